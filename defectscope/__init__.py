@@ -1,0 +1,1 @@
+"""The ``defectscope`` command line. Library code lives in inspection/, training/, serving/, datasets/."""

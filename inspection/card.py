@@ -1,0 +1,98 @@
+"""The model card: everything a caller needs to use a trained model (GUIDE §3)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any
+
+from inspection.errors import BundleError
+from inspection.preprocess import PreprocessConfig
+
+CARD_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Fail when defect_score >= fail; review when review <= defect_score < fail.
+
+    ``review`` None means no review band. Both are probabilities in [0, 1].
+    """
+
+    fail: float = 0.5
+    review: float | None = None
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.fail <= 1.0:
+            raise BundleError(f"fail threshold {self.fail} must lie in [0, 1]")
+        if self.review is not None and not 0.0 <= self.review <= self.fail:
+            raise BundleError(f"review threshold {self.review} must lie in [0, fail={self.fail}]")
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    name: str
+    version: str
+    arch: str
+    classes: tuple[str, ...]
+    pass_classes: tuple[str, ...]
+    preprocess: PreprocessConfig
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    dataset_fingerprint: str | None = None
+    parent_version: str | None = None
+    created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    software_version: str = ""
+    files: dict[str, str] = field(default_factory=dict)  # file name -> sha256
+    extra: dict[str, Any] = field(default_factory=dict)
+    format: int = CARD_FORMAT
+
+    def __post_init__(self) -> None:
+        if len(self.classes) < 2 and not self.pass_classes:
+            raise BundleError("a model card needs at least two classes")
+        if len(set(self.classes)) != len(self.classes):
+            raise BundleError(f"class names repeat: {self.classes}")
+        unknown = set(self.pass_classes) - set(self.classes)
+        if unknown:
+            raise BundleError(f"pass classes {sorted(unknown)} are not among the classes {self.classes}")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def defect_classes(self) -> tuple[str, ...]:
+        return tuple(c for c in self.classes if c not in self.pass_classes)
+
+    def with_(self, **changes: Any) -> ModelCard:
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> ModelCard:
+        try:
+            if raw.get("format", CARD_FORMAT) > CARD_FORMAT:
+                raise BundleError(
+                    f"card format {raw['format']} is newer than this defectscope understands "
+                    f"({CARD_FORMAT}): upgrade defectscope"
+                )
+            pre = dict(raw["preprocess"])
+            for key in ("input_size", "mean", "std", "roi"):
+                if pre.get(key) is not None:
+                    pre[key] = tuple(pre[key])
+            fields = dict(raw)
+            fields["preprocess"] = PreprocessConfig(**pre)
+            fields["thresholds"] = Thresholds(**raw.get("thresholds", {}))
+            fields["classes"] = tuple(raw["classes"])
+            fields["pass_classes"] = tuple(raw.get("pass_classes", ()))
+            return cls(**fields)
+        except BundleError:
+            raise
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BundleError(f"card.json is invalid ({exc.__class__.__name__}: {exc})") from None
