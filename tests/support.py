@@ -1,0 +1,35 @@
+"""Helpers for tests: encode synthetic images, build a tiny real model bundle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from inspection.bundle import Bundle, save_bundle
+from inspection.card import ModelCard, Thresholds
+from inspection.models import create_model
+from inspection.preprocess import PreprocessConfig
+
+
+def encode(image: np.ndarray, ext: str = ".png", params: list[int] | None = None) -> bytes:
+    ok, buf = cv2.imencode(ext, image, params or [])
+    if not ok:
+        raise RuntimeError(f"cannot encode {ext}")
+    return buf.tobytes()
+
+
+def make_tiny_bundle(path: Path, *, color: str = "rgb", arch: str = "mobilenet_v3_small") -> Bundle:
+    """Random-init classifier good/scratch/dent at 40x56: real bundle files, fast to run."""
+    channels = 1 if color == "gray" else 3
+    card = ModelCard(
+        name="tiny", version="", arch=arch, classes=("good", "scratch", "dent"), pass_classes=("good",),
+        preprocess=PreprocessConfig(input_size=(40, 56), color=color, mean=(0.5,) * channels, std=(0.25,) * channels),
+        thresholds=Thresholds(fail=0.5, review=0.3),
+    )
+    import torch
+
+    torch.manual_seed(0)
+    model = create_model(arch, num_classes=3, in_channels=channels)
+    return save_bundle(path, model, card)
