@@ -1,0 +1,84 @@
+"""``create_app(settings, inspector=None)``: the FastAPI application factory."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from inspection import __version__
+from inspection.inspector import Inspector
+from serving.auth import KeyRing
+from serving.config import Settings
+from serving.errors import install_error_handlers
+from serving.metrics import ServiceMetrics
+from serving.routes import health, inspect, model, verdicts
+from serving.service import InspectionService
+
+log = logging.getLogger("defectscope.serving")
+_ROUTES = frozenset({"/v1/inspect", "/v1/inspect/batch", "/v1/model", "/v1/verdicts", "/healthz", "/readyz",
+                     "/metrics"})
+
+
+class RequestMetrics:
+    """Counts requests by route and status and times them; a plain ASGI middleware (cheap per request)."""
+
+    def __init__(self, app: ASGIApp, metrics: ServiceMetrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        route = scope["path"] if scope["path"] in _ROUTES else "other"  # bounded label values
+        status = 500
+        t0 = time.perf_counter()
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            self.metrics.requests.labels(route=route, status=str(status)).inc()
+            self.metrics.request_seconds.labels(route=route).observe(time.perf_counter() - t0)
+
+
+def create_app(settings: Settings, inspector: Inspector | None = None) -> FastAPI:
+    """The service for ``settings``; ``inspector`` given (tests, embedding) skips loading ``settings.model``."""
+    metrics = ServiceMetrics(settings.max_batch_size)
+    service = InspectionService(settings, metrics, inspector)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.auth_disabled:
+            log.warning("AUTH IS DISABLED: anyone who can reach this port may use every endpoint. "
+                        "Use this only for a local demo.")
+        await service.start()
+        try:
+            yield
+        finally:
+            await service.stop()
+
+    app = FastAPI(
+        title="defectscope inspection service",
+        version=__version__,
+        summary="Pass / fail verdicts for inline camera stations.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.service = service
+    app.state.metrics = metrics
+    app.state.keys = KeyRing(settings)
+    install_error_handlers(app)
+    for r in (inspect.router, model.router, verdicts.router, health.router):
+        app.include_router(r)
+    app.add_middleware(RequestMetrics, metrics=metrics)
+    return app

@@ -1,0 +1,135 @@
+"""Micro-batching: one inference worker thread groups images that arrive together.
+
+The first image in an empty queue waits at most ``max_wait_ms`` for company, then the worker
+stacks up to ``max_batch_size`` CHW arrays and calls ``infer`` once. Concurrent stations share
+the cores through larger batches instead of fighting for them. The queue is bounded: ``submit``
+raises Overloaded at once when it is full, so the caller can answer 503 instead of waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from serving.metrics import ServiceMetrics
+
+log = logging.getLogger("defectscope.serving")
+
+
+class Overloaded(Exception):
+    """The inference queue is full."""
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    probs: np.ndarray  # (C,) for this image
+    batch_size: int
+    queue_ms: float  # from submit until the worker took the batch
+    inference_ms: float  # the whole batch's inference call
+
+
+@dataclass
+class _Item:
+    chw: np.ndarray
+    future: asyncio.Future[BatchResult]
+    loop: asyncio.AbstractEventLoop
+    enqueued: float
+
+
+def _resolve(fut: asyncio.Future[BatchResult], result: BatchResult | None, error: BaseException | None) -> None:
+    if fut.done():  # the request was cancelled (client went away)
+        return
+    if error is not None:
+        fut.set_exception(error)
+    else:
+        fut.set_result(result)  # type: ignore[arg-type]
+
+
+class MicroBatcher:
+    def __init__(self, infer: Callable[[np.ndarray], np.ndarray], *, max_batch_size: int = 8,
+                 max_wait_ms: float = 2.0, max_queue: int = 32, metrics: ServiceMetrics | None = None) -> None:
+        self._infer = infer
+        self.max_batch_size = max_batch_size
+        self.max_wait = max_wait_ms / 1000.0
+        self._queue: queue.Queue[_Item | None] = queue.Queue(maxsize=max_queue)
+        self._metrics = metrics
+        self._thread: threading.Thread | None = None
+        if metrics is not None:
+            metrics.queue_depth.set_function(self._queue.qsize)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="defectscope-inference", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Answer everything already queued, then end the worker."""
+        if self._thread is None:
+            return
+        self._queue.put(None)  # blocks only while full; the worker keeps draining
+        self._thread.join(timeout)
+        self._thread = None
+
+    @property
+    def depth(self) -> int:
+        return self._queue.qsize()
+
+    async def submit(self, chw: np.ndarray) -> BatchResult:
+        if self._thread is None:
+            raise RuntimeError("the batcher is not running")
+        loop = asyncio.get_running_loop()
+        item = _Item(chw, loop.create_future(), loop, time.perf_counter())
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:
+            raise Overloaded from None
+        return await item.future
+
+    def _collect(self, first: _Item) -> tuple[list[_Item], bool]:
+        batch, deadline = [first], first.enqueued + self.max_wait
+        while len(batch) < self.max_batch_size:
+            remaining = deadline - time.perf_counter()
+            try:
+                nxt = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if nxt is None:
+                return batch, True
+            batch.append(nxt)
+        return batch, False
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is None:
+                break
+            batch, stopping = self._collect(first)
+            self._process(batch)
+
+    def _process(self, batch: list[_Item]) -> None:
+        taken = time.perf_counter()
+        try:
+            t0 = time.perf_counter()
+            probs = self._infer(np.stack([it.chw for it in batch]))
+            infer_ms = (time.perf_counter() - t0) * 1000.0
+        except Exception as exc:  # a bug or a broken backend: every waiting request gets the error
+            log.exception("inference failed for a batch of %d", len(batch))
+            for it in batch:
+                with contextlib.suppress(RuntimeError):
+                    it.loop.call_soon_threadsafe(_resolve, it.future, None, exc)
+            return
+        if self._metrics is not None:
+            self._metrics.batch_size.observe(len(batch))
+        for i, it in enumerate(batch):
+            res = BatchResult(probs[i], len(batch), (taken - it.enqueued) * 1000.0, infer_ms)
+            # RuntimeError: the event loop closed under us (shutdown), so nobody is waiting
+            with contextlib.suppress(RuntimeError):
+                it.loop.call_soon_threadsafe(_resolve, it.future, res, None)

@@ -1,0 +1,53 @@
+"""Prometheus metrics on a per-app registry (two apps in one process, as in tests, never collide)."""
+
+from __future__ import annotations
+
+import re
+import threading
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0)
+STAGES = ("decode", "preprocess", "queue", "inference", "decision", "total")
+MAX_STATIONS = 256  # station ids come from clients: cap the label values so memory stays bounded
+_STATION_RE = re.compile(r"[^A-Za-z0-9_.:-]")
+
+
+class ServiceMetrics:
+    def __init__(self, max_batch_size: int) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter("defectscope_requests", "HTTP requests by route and status", ["route", "status"],
+                                registry=r)
+        self.request_seconds = Histogram("defectscope_request_seconds", "HTTP request latency by route", ["route"],
+                                         buckets=_LATENCY_BUCKETS, registry=r)
+        self.stage_seconds = Histogram("defectscope_stage_seconds", "Pipeline stage latency per image", ["stage"],
+                                       buckets=_LATENCY_BUCKETS, registry=r)
+        sizes = sorted({1, 2, 4, 8, 16, 32, 64, 128, 256, max_batch_size})
+        self.batch_size = Histogram("defectscope_batch_size", "Images per inference micro-batch",
+                                    buckets=[s for s in sizes if s <= max_batch_size], registry=r)
+        self.queue_depth = Gauge("defectscope_queue_depth", "Images waiting for the inference worker", registry=r)
+        self.in_flight = Gauge("defectscope_images_in_flight", "Images admitted and not yet answered", registry=r)
+        self.verdicts = Counter("defectscope_verdicts", "Verdicts by outcome, label and station",
+                                ["verdict", "label", "station"], registry=r)
+        self.errors = Counter("defectscope_errors", "Errors by kind", ["kind"], registry=r)
+        self.shed = Counter("defectscope_shed", "Requests refused with 503 because the queue was full", registry=r)
+        self.log_backlog = Gauge("defectscope_verdict_log_backlog", "Verdicts not yet written to SQLite",
+                                 registry=r)
+        self._stations: set[str] = set()
+        self._lock = threading.Lock()
+
+    def station_label(self, station: str | None) -> str:
+        label = _STATION_RE.sub("_", station or "")[:64] or "unknown"
+        with self._lock:
+            if label in self._stations:
+                return label
+            if len(self._stations) >= MAX_STATIONS:
+                return "other"
+            self._stations.add(label)
+            return label
+
+    def observe_stages(self, timings_ms: dict[str, float]) -> None:
+        for stage in STAGES:
+            if stage in timings_ms:
+                self.stage_seconds.labels(stage=stage).observe(timings_ms[stage] / 1000.0)

@@ -1,0 +1,120 @@
+"""POST /v1/inspect (one image) and POST /v1/inspect/batch (several, one verdict or error each)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request
+
+from serving.deps import ServiceDep, StationRole
+from serving.errors import ApiError, error_body
+from serving.schemas import BatchItem, BatchResponse, ErrorDetail, ErrorResponse, InspectResponse
+from serving.upload import IMAGE_TYPES, MULTIPART, media_type, read_multipart, read_single_image, unsupported
+
+router = APIRouter(prefix="/v1", tags=["inspect"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse, "description": desc} for code, desc in {
+        401: "missing or invalid API key", 403: "the key's role may not inspect", 413: "upload too large",
+        415: "not an image content type", 422: "empty, undecodable, truncated or oversized image",
+        503: "overloaded (see Retry-After) or no model loaded",
+    }.items()
+}
+_IMAGE_SCHEMA = {"type": "string", "format": "binary"}
+_SINGLE_BODY = {"requestBody": {"required": True, "content": {
+    **{t: {"schema": _IMAGE_SCHEMA} for t in ("image/jpeg", "image/png", "application/octet-stream")},
+    MULTIPART: {"schema": {"type": "object", "properties": {"file": _IMAGE_SCHEMA}, "required": ["file"]}},
+}}}
+_BATCH_BODY = {"requestBody": {"required": True, "content": {MULTIPART: {"schema": {
+    "type": "object", "properties": {"files": {"type": "array", "items": _IMAGE_SCHEMA}}}}}}}
+MAX_ID = 128
+MAX_METADATA = 4096
+
+
+def _ident(header: str | None, query: str | None, name: str) -> str | None:
+    value = header if header is not None else query
+    if value is not None and (len(value) > MAX_ID or not value.isprintable()):
+        raise ApiError(422, "invalid_request", f"{name} must be printable and at most {MAX_ID} characters")
+    return value or None
+
+
+def _metadata(raw: str | None) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    if len(raw) > MAX_METADATA:
+        raise ApiError(422, "invalid_request", f"metadata is longer than {MAX_METADATA} characters")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = None
+    if not isinstance(value, dict):
+        raise ApiError(422, "invalid_request", 'metadata must be a JSON object, e.g. {"lot": "A17"}')
+    return value
+
+
+Station = Annotated[str | None, Header(alias="X-Station-Id", description="Which camera station sent it.")]
+Part = Annotated[str | None, Header(alias="X-Part-Id", description="The part's id on the line.")]
+Meta = Annotated[str | None, Header(alias="X-Metadata", description="Free metadata as a JSON object.")]
+StationQ = Annotated[str | None, Query(description="Same as the X-Station-Id header.")]
+PartQ = Annotated[str | None, Query(description="Same as the X-Part-Id header.")]
+MetaQ = Annotated[str | None, Query(description="Same as the X-Metadata header.")]
+
+
+@router.post("/inspect", response_model=InspectResponse, responses=_ERRORS, openapi_extra=_SINGLE_BODY,
+             summary="Inspect one image (raw image body or multipart 'file')")
+async def inspect_one(request: Request, service: ServiceDep, _: StationRole,
+                      x_station: Station = None, x_part: Part = None, x_meta: Meta = None,
+                      station_id: StationQ = None, part_id: PartQ = None, metadata: MetaQ = None) -> InspectResponse:
+    started = time.perf_counter()
+    service.require_ready()
+    station = _ident(x_station, station_id, "station id")
+    part = _ident(x_part, part_id, "part id")
+    meta = _metadata(x_meta if x_meta is not None else metadata)
+    with service.admitted(1):
+        upload = await read_single_image(request, service.settings.max_upload_bytes)
+        return await service.inspect(upload.data, station=station, part=part, metadata=meta, started=started)
+
+
+@router.post("/inspect/batch", response_model=BatchResponse, responses=_ERRORS, openapi_extra=_BATCH_BODY,
+             summary="Inspect several images (multipart); an error in one item does not fail the others")
+async def inspect_batch(request: Request, service: ServiceDep, _: StationRole,
+                        x_station: Station = None, x_meta: Meta = None,
+                        station_id: StationQ = None, metadata: MetaQ = None) -> BatchResponse:
+    service.require_ready()
+    kind = media_type(request.headers.get("content-type"))
+    if kind != MULTIPART:
+        raise unsupported(kind)
+    station = _ident(x_station, station_id, "station id")
+    meta = _metadata(x_meta if x_meta is not None else metadata)
+    s = service.settings
+    with service.admitted(1):  # holds a slot while the body arrives
+        files = await read_multipart(request, s.max_batch_bytes, max_files=s.max_batch_items)
+    if not files:
+        raise ApiError(422, "missing_file", "the multipart body has no file parts")
+
+    async def one(upload: Any) -> InspectResponse:
+        if upload.content_type and upload.content_type not in IMAGE_TYPES:
+            raise unsupported(upload.content_type)
+        if len(upload.data) > s.max_upload_bytes:
+            raise ApiError(413, "payload_too_large", f"this image is over the limit of {s.max_upload_bytes:,} bytes")
+        part = upload.filename or None
+        return await service.inspect(upload.data, station=station, part=part, metadata=meta,
+                                     started=time.perf_counter())
+
+    with service.admitted(len(files)):
+        results = await asyncio.gather(*(one(u) for _, u in files), return_exceptions=True)
+    items = []
+    for i, ((_, upload), res) in enumerate(zip(files, results, strict=True)):
+        if isinstance(res, ApiError):
+            service.metrics.errors.labels(kind=res.code).inc()
+            items.append(BatchItem(index=i, filename=upload.filename, error=ErrorDetail(**error_body(
+                res.code, res.message)["error"])))
+        elif isinstance(res, BaseException):
+            raise res  # a bug: the catch-all handler logs it
+        else:
+            items.append(BatchItem(index=i, filename=upload.filename, result=res))
+    ok = sum(it.result is not None for it in items)
+    return BatchResponse(items=items, ok=ok, failed=len(items) - ok)

@@ -1,0 +1,95 @@
+"""Transport types of the HTTP API (pydantic schemas; the domain types live in ``inspection``)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable machine-readable reason, e.g. image_too_large, overloaded.")
+    message: str = Field(description="What went wrong and what to do about it.")
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+class ThresholdsOut(BaseModel):
+    fail: float
+    review: float | None
+
+
+class ModelRef(BaseModel):
+    name: str
+    version: str
+
+
+class ImageOut(BaseModel):
+    sha256: str
+    format: str
+    width: int
+    height: int
+    bytes: int
+
+
+class InspectResponse(BaseModel):
+    request_id: str
+    verdict: Literal["pass", "fail", "review"]
+    label: str
+    confidence: float
+    defect_score: float = Field(description="Summed probability of the defect classes; compared to thresholds.")
+    scores: dict[str, float]
+    thresholds: ThresholdsOut
+    model: ModelRef
+    image: ImageOut
+    station_id: str | None = None
+    part_id: str | None = None
+    metadata: dict[str, Any] | None = None
+    batch_size: int = Field(description="Images in the inference micro-batch this one was part of.")
+    timings_ms: dict[str, float] = Field(description="decode, preprocess, queue, inference, decision, total.")
+
+
+class BatchItem(BaseModel):
+    index: int
+    filename: str | None = None
+    result: InspectResponse | None = None
+    error: ErrorDetail | None = None
+
+
+class BatchResponse(BaseModel):
+    items: list[BatchItem]
+    ok: int
+    failed: int
+
+
+class VerdictRow(BaseModel):
+    id: int
+    ts: float
+    request_id: str
+    station: str | None
+    part_id: str | None
+    image_sha256: str
+    verdict: str
+    label: str
+    confidence: float
+    defect_score: float
+    scores: dict[str, float]
+    model_name: str
+    model_version: str
+    latency_ms: float
+    batch_size: int
+    image_path: str | None
+    metadata: dict[str, Any] | None
+
+
+class VerdictsResponse(BaseModel):
+    verdicts: list[VerdictRow]
+    count: int
+
+
+class Health(BaseModel):
+    status: Literal["ok", "not_ready"]
+    model: ModelRef | None = None
+    detail: str | None = None

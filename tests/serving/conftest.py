@@ -1,0 +1,91 @@
+"""Shared fixtures: a small random-init bundle, test images, and an app factory."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from fastapi.testclient import TestClient
+
+from inspection.bundle import save_bundle
+from inspection.card import ModelCard, Thresholds
+from inspection.inspector import Inspector
+from inspection.models import create_model
+from inspection.preprocess import PreprocessConfig
+from serving.app import create_app
+from serving.config import load_settings
+
+STATION_KEY = "station-key-0123456789abcdef"
+ENGINEER_KEY = "engineer-key-0123456789abcdef"
+
+
+@pytest.fixture(scope="session")
+def bundle_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    model = create_model("mobilenet_v3_small", num_classes=3).eval()
+    card = ModelCard(name="test-model", version="", arch="mobilenet_v3_small", classes=("good", "scratch", "dent"),
+                     pass_classes=("good",), preprocess=PreprocessConfig(input_size=(64, 80)),
+                     thresholds=Thresholds(fail=0.6, review=0.4))
+    path = tmp_path_factory.mktemp("bundle") / "model"
+    save_bundle(path, model, card)
+    return path
+
+
+@pytest.fixture(scope="session")
+def inspector(bundle_path: Path) -> Inspector:
+    return Inspector.from_path(bundle_path, threads=1)
+
+
+def jpeg(seed: int, size: tuple[int, int] = (97, 131)) -> bytes:
+    """An odd-sized textured image; different seeds give different scores."""
+    rng = np.random.default_rng(seed)
+    h, w = size
+    img = (rng.random((h, w, 3)) * 255).astype(np.uint8)
+    img = cv2.GaussianBlur(img, (0, 0), 1 + seed % 5)
+    cv2.circle(img, (w // 3 + seed % 20, h // 2), 5 + seed % 15, (int(seed * 37 % 255), 40, 200), -1)
+    _, buf = cv2.imencode(".jpg", img)
+    return buf.tobytes()
+
+
+def png_bomb(width: int = 30000, height: int = 30000) -> bytes:
+    """A PNG whose header declares width x height: a few dozen bytes that would decode to gigabytes."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+@pytest.fixture()
+def make_client(tmp_path: Path, inspector: Inspector) -> Callable[..., Any]:
+    """``with make_client(**settings) as client:`` a TestClient on a fresh app (lifespan run)."""
+
+    @contextmanager
+    def factory(inspector_: Inspector | None = inspector, **overrides: Any) -> Iterator[TestClient]:
+        base: dict[str, Any] = {"auth_disabled": True, "verdict_db": tmp_path / "verdicts.sqlite",
+                                "batch_wait_ms": 1.0}
+        settings = load_settings(**{**base, **overrides})
+        with TestClient(create_app(settings, inspector_), raise_server_exceptions=False) as client:
+            yield client
+
+    return factory
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """A sample's value from Prometheus text output (0 when absent)."""
+    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        key, _, value = line.rpartition(" ")
+        if key == name or key == f"{name}{{{want}}}":
+            return float(value)
+    return 0.0
