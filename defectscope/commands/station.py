@@ -4,16 +4,51 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from defectscope.commands._common import console, err_console, fail, user_errors
+
+if TYPE_CHECKING:
+    from serving.station import PartResult, StationSummary
 
 _COLOURS = {"pass": "green", "fail": "red", "review": "yellow"}
 
 
 def _fmt(v: float | None) -> str:
     return "-" if v is None else f"{v:.1f}"
+
+
+def print_part(r: PartResult) -> None:
+    """One live line per part: verdict, label, confidence, latency and the simulator's truth."""
+    if r.verdict is None:
+        style = "red" if r.error and r.error.startswith("refused") else "magenta"
+        console.print(f"[{style}]{'error' if style == 'red' else 'unsent':<6}[/] {r.part_id}  {r.error}",
+                      highlight=False)
+        return
+    truth = f"  truth={r.truth}" if r.truth is not None else ""
+    again = "  (resent)" if r.resent else ""
+    console.print(f"[{_COLOURS[r.verdict]}]{r.verdict:<6}[/] {r.part_id}  label={r.label} "
+                  f"conf={r.confidence:.3f}  {_fmt(r.latency_ms)} ms{truth}{again}", highlight=False)
+
+
+def print_summary(summary: StationSummary) -> bool:
+    """The end-of-run summary; False when parts were left unanswered."""
+    c = summary.counts
+    tput = summary.parts / summary.elapsed_s if summary.elapsed_s > 0 else 0.0
+    console.print(
+        f"[bold]{summary.parts} parts[/] in {summary.elapsed_s:.1f} s ({tput:.1f}/s): "
+        f"[green]pass {c['pass']}[/]  [red]fail {c['fail']}[/]  [yellow]review {c['review']}[/]  "
+        f"error {c['error']}  unsent {c['unsent']}   latency p50 {_fmt(summary.percentile(50))} / "
+        f"p95 {_fmt(summary.percentile(95))} / p99 {_fmt(summary.percentile(99))} ms", highlight=False)
+    if summary.truth_checked:
+        console.print(f"agrees with the simulator's ground truth on {summary.truth_agree}/{summary.truth_checked} "
+                      "pass/fail verdicts", highlight=False)
+    if summary.unsent_file is not None:
+        err_console.print(f"{c['unsent']} parts were not answered; kept in {summary.unsent_file}", highlight=False)
+        return False
+    return True
 
 
 @user_errors
@@ -37,7 +72,7 @@ def station_cmd(
     import signal
     import threading
 
-    from serving.station import PartResult, StationConfig, open_frames, run_station
+    from serving.station import StationConfig, open_frames, run_station
 
     if duration is None and os.environ.get("DEFECTSCOPE_STOP_AFTER_S"):
         try:
@@ -48,18 +83,7 @@ def station_cmd(
     cfg = StationConfig(api=api, api_key=api_key, station_id=station_id, rate=None, count=count,
                         duration=duration, jpeg_quality=jpeg_quality, retries=retries, unsent_path=unsent)
 
-    def show(r: PartResult) -> None:
-        if quiet:
-            return
-        if r.verdict is None:
-            style = "red" if r.error and r.error.startswith("refused") else "magenta"
-            console.print(f"[{style}]{'error' if style == 'red' else 'unsent':<6}[/] {r.part_id}  {r.error}",
-                          highlight=False)
-            return
-        truth = f"  truth={r.truth}" if r.truth is not None else ""
-        again = "  (resent)" if r.resent else ""
-        console.print(f"[{_COLOURS[r.verdict]}]{r.verdict:<6}[/] {r.part_id}  label={r.label} "
-                      f"conf={r.confidence:.3f}  {_fmt(r.latency_ms)} ms{truth}{again}", highlight=False)
+    show = (lambda r: None) if quiet else print_part
 
     stop = threading.Event()
 
@@ -73,18 +97,7 @@ def station_cmd(
             summary = run_station(frames, cfg, on_result=show, stop=stop)
     finally:
         signal.signal(signal.SIGINT, previous)
-    c = summary.counts
-    tput = summary.parts / summary.elapsed_s if summary.elapsed_s > 0 else 0.0
-    console.print(
-        f"[bold]{summary.parts} parts[/] in {summary.elapsed_s:.1f} s ({tput:.1f}/s): "
-        f"[green]pass {c['pass']}[/]  [red]fail {c['fail']}[/]  [yellow]review {c['review']}[/]  "
-        f"error {c['error']}  unsent {c['unsent']}   latency p50 {_fmt(summary.percentile(50))} / "
-        f"p95 {_fmt(summary.percentile(95))} / p99 {_fmt(summary.percentile(99))} ms", highlight=False)
-    if summary.truth_checked:
-        console.print(f"agrees with the simulator's ground truth on {summary.truth_agree}/{summary.truth_checked} "
-                      "pass/fail verdicts", highlight=False)
-    if summary.unsent_file is not None:
-        err_console.print(f"{c['unsent']} parts were not answered; kept in {summary.unsent_file}", highlight=False)
+    if not print_summary(summary):
         raise typer.Exit(1)
 
 
