@@ -1,0 +1,104 @@
+"""``defectscope train --data DATASET --out RUN``: labelled images -> calibrated model bundle.
+
+Re-running the same command on the same RUN folder resumes after the last finished epoch.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from defectscope.commands._common import console, fail, user_errors
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``128`` -> (128, 128); ``96x160`` -> (96, 160) as height x width."""
+    try:
+        parts = [int(p) for p in text.lower().split("x")]
+    except ValueError:
+        parts = []
+    if len(parts) == 1:
+        parts *= 2
+    if len(parts) != 2:
+        fail(f"--input-size takes N or HEIGHTxWIDTH (for example 128 or 96x160), not {text!r}")
+    return parts[0], parts[1]
+
+
+@user_errors
+def train_cmd(
+    data: Path = typer.Option(..., "--data", "-d", help="Dataset folder (layout with manifest.csv and splits)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Run folder: config, metrics, plots, checkpoints, bundle/."),
+    arch: str = typer.Option(None, help="Architecture (default mobilenet_v3_small; see inspection.models)."),
+    input_size: str = typer.Option(None, help="Model input, N or HEIGHTxWIDTH (default: see --long-side)."),
+    long_side: int = typer.Option(None, min=16, help="Without --input-size: longer side in pixels, the camera's "
+                                  "aspect ratio kept (default 160)."),
+    color: str = typer.Option(None, help="rgb or gray (default rgb)."),
+    epochs: int = typer.Option(None, min=1, help="Most epochs to train (default 40; early stopping may end sooner)."),
+    batch_size: int = typer.Option(None, min=2, help="Images per step (default 16)."),
+    lr: float = typer.Option(None, help="Peak learning rate of AdamW (default 0.001)."),
+    patience: int = typer.Option(None, min=0, help="Epochs without improvement before stopping (0 = never)."),
+    monitor: str = typer.Option(None, help="macro_f1 (default), accuracy or loss on the val split."),
+    balance: str = typer.Option(None, help="Class imbalance: loss (weighted loss, default), sampler or none."),
+    weights: str = typer.Option(None, help="Pretrained weights: a torchvision name or a local .pth/.safetensors."),
+    init_from: Path = typer.Option(None, "--init-from", help="Fine-tune this bundle (new classes allowed)."),
+    augment: list[str] = typer.Option(None, "--augment", help="Augmentation override KEY=VALUE, repeatable."),
+    target_recall: float = typer.Option(None, help="Defect recall the fail threshold must reach (default 0.995)."),
+    review_false_reject: float = typer.Option(
+        None, help="Add a review band: automatic fails may reject at most this share of good parts."),
+    no_defects_fallback: bool = typer.Option(
+        False, "--no-defects-fallback", help="If val has no defects (or no good parts), keep threshold 0.5."),
+    time_limit: float = typer.Option(None, "--time-limit", help="Stop after this many minutes (best epoch kept)."),
+    seed: int = typer.Option(None, help="Random seed (default 0)."),
+    name: str = typer.Option(None, help="Model name on the card (default: the dataset folder name)."),
+    device: str = typer.Option(None, help="auto (GPU when present), cpu or cuda."),
+    threads: int = typer.Option(None, min=1, help="CPU threads for torch (default: all cores available)."),
+    config: Path = typer.Option(None, "--config", help="JSON file of training options; flags override it."),
+    restart: bool = typer.Option(False, "--restart", help="Discard a previous run in --out and start over."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+) -> None:
+    """Train a classifier, calibrate its fail threshold on val, and write a model bundle to OUT/bundle.
+
+    Runs under torchrun for several GPUs or machines:
+    torchrun --nproc_per_node 2 --no-python defectscope train ...
+    """
+    from training.config import TrainConfig, augment_from_dict, parse_overrides
+    from training.trainer import train
+
+    raw: dict = {}
+    if config is not None:
+        try:
+            raw = json.loads(config.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            fail(f"cannot read training config {config}: {exc}")
+    flags = {
+        "data": str(data), "out": str(out), "arch": arch, "color": color, "epochs": epochs,
+        "batch_size": batch_size, "lr": lr, "patience": patience, "monitor": monitor, "balance": balance,
+        "weights": weights, "init_from": str(init_from) if init_from else None, "target_recall": target_recall,
+        "review_false_reject": review_false_reject, "time_limit_min": time_limit, "seed": seed, "name": name,
+        "device": device, "threads": threads, "long_side": long_side,
+        "input_size": parse_size(input_size) if input_size else None,
+    }
+    raw.update({k: v for k, v in flags.items() if v is not None})
+    if no_defects_fallback:
+        raw["no_defects_fallback"] = True
+    cfg = TrainConfig.from_dict(raw)
+    if augment:
+        cfg = cfg.with_(augment=augment_from_dict(parse_overrides(augment), cfg.augment))
+    result = train(cfg, progress=progress, restart=restart)
+    if not result.val_metrics:  # a torchrun rank other than 0: rank 0 reports
+        return
+    console.print(f"[bold]bundle[/] {result.bundle_path}", highlight=False)
+    line = f"best epoch {result.best_epoch}/{result.epochs_run} ({result.stop_reason}), {result.train_seconds:.0f}s"
+    line += f"; val accuracy {result.val_metrics['accuracy']:.4f}"
+    if result.test_metrics:
+        line += f"; test accuracy {result.test_metrics['accuracy']:.4f}"
+        pf = result.test_metrics.get("pass_fail")
+        if pf and pf["escape_rate"] is not None and pf["false_reject_rate"] is not None:
+            line += f", escape rate {pf['escape_rate']:.4f}, false-reject rate {pf['false_reject_rate']:.4f}"
+    console.print(line, highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train_cmd)

@@ -1,0 +1,42 @@
+"""Checkpoints for resuming: written atomically, read with ``weights_only=True`` (never unpickled blindly)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from inspection.atomic import write_bytes_atomic
+from inspection.errors import DefectscopeError
+
+LAST = "last.pt"
+BEST = "best.pt"
+
+
+class CheckpointError(DefectscopeError):
+    """A checkpoint cannot be read or belongs to another run."""
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """A crash mid-write leaves the previous checkpoint intact (temp file + rename)."""
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    write_bytes_atomic(path, buf.getvalue())
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated, foreign or pickled-object file: refuse, never execute
+        raise CheckpointError(
+            f"checkpoint {path} cannot be read safely ({exc.__class__.__name__}); "
+            "delete it or start over with --restart"
+        ) from None
+
+
+def cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """State dict of the bare model (unwrapped from DDP), on the CPU."""
+    bare = getattr(model, "module", model)
+    return {k: v.detach().cpu().clone() for k, v in bare.state_dict().items()}

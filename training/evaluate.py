@@ -1,0 +1,137 @@
+"""``evaluate(bundle, dataset, split)``: metrics of a bundle as it is served, plus plots and an HTML report.
+
+Images go through the inspector's decode and preprocessing and the bundle's own inference
+backend (ONNX Runtime by default), so the figures describe the model the line will run.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from datasets.layout import Dataset, DatasetError
+from inspection.atomic import write_bytes_atomic, write_text_atomic
+from inspection.bundle import Bundle, load_bundle
+from inspection.preprocess import Preprocessor
+from inspection.runtime import create_backend
+from training import plots
+from training.data import CachedSplit, load_split
+from training.metrics import classification_metrics, defect_scores, roc_curve
+from training.report_html import render_report
+
+MAX_THUMBNAILS = 60
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    bundle_path: Path
+    split: str
+    metrics: dict[str, Any]
+    out_dir: Path | None = None
+    html_path: Path | None = None
+    skipped: list[str] = field(default_factory=list)
+
+
+def select_split(dataset: Dataset, split: str, classes: tuple[str, ...]) -> Dataset:
+    samples = dataset.samples if split == "all" else dataset.split(split)
+    if not samples:
+        have = sorted({s.split or "(unassigned)" for s in dataset.samples})
+        raise DatasetError(f"{dataset.root} has no images in split {split!r} (it has: {', '.join(have)})")
+    unknown = sorted({s.label for s in samples} - set(classes))
+    if unknown:
+        raise DatasetError(f"labels {unknown} are not classes of this model ({', '.join(classes)}): "
+                           "evaluate on a dataset with the model's classes, or retrain with them")
+    return dataset.with_samples([replace(s, split="all") if split == "all" else s for s in samples])
+
+
+def predict_split(bundle: Bundle, split: CachedSplit, pre: Preprocessor, backend: str = "auto",
+                  threads: int | None = None, batch_size: int = 64) -> np.ndarray:
+    infer = create_backend(bundle, backend, threads)
+    out = [infer(np.ascontiguousarray(np.stack([pre.normalize(i) for i in split.images[s : s + batch_size]])))
+           for s in range(0, len(split), batch_size)]
+    return np.concatenate(out) if out else np.zeros((0, bundle.card.num_classes), np.float32)
+
+
+def evaluate(
+    model: str | Path | Bundle,
+    data: str | Path | Dataset,
+    *,
+    split: str = "test",
+    out: str | Path | None = None,
+    backend: str = "auto",
+    threads: int | None = None,
+    batch_size: int = 64,
+) -> EvalReport:
+    """Score ``split`` ("train", "val", "test" or "all") with the bundle's thresholds; write a report to ``out``."""
+    bundle = model if isinstance(model, Bundle) else load_bundle(model)
+    card = bundle.card
+    dataset = select_split(data if isinstance(data, Dataset) else Dataset.load(data), split, card.classes)
+    pre = Preprocessor(card.preprocess)
+    cached = load_split(dataset, "all" if split == "all" else split, card.classes, pre, threads=threads or 2)
+    if len(cached) == 0:
+        raise DatasetError(f"none of the {split} images could be decoded: {cached.skipped[:3]}")
+    probs = predict_split(bundle, cached, pre, backend, threads, batch_size)
+    th = card.thresholds
+    metrics = classification_metrics(probs, cached.labels, card.classes, card.pass_classes, th.fail, th.review)
+    metrics.update(model=f"{card.name}@{card.version}", split=split, skipped=len(cached.skipped))
+    if out is None:
+        return EvalReport(bundle.path, split, metrics, skipped=cached.skipped)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    html = _write_report(out, bundle, cached, probs, metrics, str(dataset.root))
+    return EvalReport(bundle.path, split, metrics, out, html, cached.skipped)
+
+
+def _thumbnail(img: np.ndarray, color: str) -> bytes:
+    bgr = img[:, :, 0] if color == "gray" else cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
+    ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    return buf.tobytes() if ok else b""
+
+
+def _write_report(out: Path, bundle: Bundle, split: CachedSplit, probs: np.ndarray, metrics: dict[str, Any],
+                  data_root: str) -> Path:
+    card = bundle.card
+    preds = probs.argmax(1)
+    scores = defect_scores(probs, card.classes, card.pass_classes)
+    is_defect = np.array([c not in card.pass_classes for c in card.classes])[split.labels]
+    write_text_atomic(out / "metrics.json", json.dumps(metrics, indent=2))
+    rows = io.StringIO()
+    writer = csv.writer(rows, lineterminator="\n")
+    writer.writerow(["path", "label", "predicted", "confidence", "defect_score", *card.classes])
+    for i, path in enumerate(split.paths):
+        writer.writerow([path, card.classes[split.labels[i]], card.classes[preds[i]], f"{probs[i, preds[i]]:.5f}",
+                         f"{scores[i]:.5f}", *(f"{p:.5f}" for p in probs[i])])
+    write_text_atomic(out / "predictions.csv", rows.getvalue())
+    images = {"confusion": "confusion.png"}
+    plots.confusion(np.asarray(metrics["confusion"]), card.classes, out / images["confusion"])
+    pf = metrics.get("pass_fail")
+    if pf is not None:
+        fpr, tpr = roc_curve(scores, is_defect)
+        plots.roc(fpr, tpr, pf["roc_auc"], out / "roc.png")
+        plots.score_histogram(scores, is_defect, card.thresholds.fail, card.thresholds.review, out / "scores.png")
+        images.update(roc="roc.png", scores="scores.png")
+    # wrong class, or the wrong pass/fail side: an escape or a false reject matters even when typed right
+    th = card.thresholds
+    escapes = is_defect & (scores < (th.review if th.review is not None else th.fail))
+    wrong_side = (escapes | (~is_defect & (scores >= th.fail))) if pf is not None else np.zeros_like(is_defect)
+    bad = np.flatnonzero((preds != split.labels) | wrong_side)
+    total_wrong = len(bad)
+    bad = bad[np.argsort(-probs[bad, preds[bad]])][:MAX_THUMBNAILS]  # confident mistakes first
+    (out / "thumbs").mkdir(exist_ok=True)
+    mistakes = []
+    for k, i in enumerate(bad):
+        name = f"thumbs/{k:03d}.jpg"
+        write_bytes_atomic(out / name, _thumbnail(split.images[i], card.preprocess.color))
+        mistakes.append({"thumb": name, "path": split.paths[i], "label": card.classes[split.labels[i]],
+                         "predicted": card.classes[preds[i]], "confidence": float(probs[i, preds[i]]),
+                         "defect_score": float(scores[i]), "escape": bool(escapes[i] and pf is not None)})
+    html_path = out / "report.html"
+    write_text_atomic(html_path, render_report(card, metrics, images, mistakes, data_root, total_wrong=total_wrong))
+    return html_path

@@ -1,0 +1,93 @@
+"""One training epoch and batched prediction; knows nothing about files, configs or ranks.
+
+Tensors go channels-last: oneDNN's depthwise and 1x1 convolutions run about 1.5x faster that
+way on CPU (measured on mobilenet_v3_small), and so do cuDNN's under AMP.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable
+
+import numpy as np
+import torch
+from torch import nn
+
+from inspection.preprocess import Preprocessor
+from training.data import CachedSplit
+
+
+def autocast(device: torch.device, amp: bool):
+    """fp16 autocast on CUDA when asked; a no-op on the CPU (bf16 there is slower on most parts)."""
+    if amp and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.float16)
+    return contextlib.nullcontext()
+
+
+def train_epoch(
+    model: nn.Module,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    loss_fn: nn.Module,
+    device: torch.device,
+    scaler: torch.amp.GradScaler | None,
+    amp: bool,
+    on_step: Callable[[float, float], None] | None = None,
+) -> tuple[float, float]:
+    """Mean loss and accuracy over the epoch (this process's share of it)."""
+    model.train()
+    total_loss, correct, seen = 0.0, 0, 0
+    for x, y in batches:
+        x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+        y = y.to(device, non_blocking=True)
+        optimizer.zero_grad(set_to_none=True)
+        with autocast(device, amp):
+            logits = model(x)
+            loss = loss_fn(logits.float(), y)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            optimizer.step()
+        scheduler.step()
+        n = len(y)
+        total_loss += float(loss.detach()) * n
+        correct += int((logits.detach().argmax(1) == y).sum())
+        seen += n
+        if on_step is not None:
+            on_step(total_loss / seen, correct / seen)
+    return total_loss / max(1, seen), correct / max(1, seen)
+
+
+@torch.inference_mode()
+def predict(
+    model: nn.Module,
+    split: CachedSplit,
+    preprocessor: Preprocessor,
+    device: torch.device,
+    batch_size: int = 128,
+    amp: bool = False,
+) -> np.ndarray:
+    """(N, C) softmax probabilities for a cached split, in eval mode, without augmentation."""
+    model.eval()
+    out = []
+    for start in range(0, len(split), batch_size):
+        chunk = split.images[start : start + batch_size]
+        x = torch.from_numpy(np.stack([preprocessor.normalize(img) for img in chunk])).to(device)
+        x = x.contiguous(memory_format=torch.channels_last)
+        with autocast(device, amp):
+            out.append(torch.softmax(model(x).float(), dim=1).cpu().numpy())
+    if not out:
+        return np.zeros((0, 0), dtype=np.float32)
+    return np.concatenate(out)
+
+
+def nll(probs: np.ndarray, labels: np.ndarray) -> float:
+    """Mean cross-entropy of predicted probabilities (the validation loss)."""
+    if len(labels) == 0:
+        return float("nan")
+    p = probs[np.arange(len(labels)), labels]
+    return float(-np.log(np.clip(p, 1e-12, 1.0)).mean())

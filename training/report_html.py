@@ -1,0 +1,69 @@
+"""A self-contained HTML page for an evaluation: summary, per-class table, plots, mistakes as thumbnails."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from inspection.card import ModelCard
+
+STYLE = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}
+td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f3f3f3}td:first-child{text-align:left}
+.grid{display:flex;flex-wrap:wrap;gap:10px}.card{width:150px;font-size:12px}.card img{width:150px}
+.escape{color:#b00;font-weight:bold}img.plot{max-width:640px;margin-right:1em}"""
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.2f}%"
+
+
+def _summary(metrics: dict[str, Any]) -> str:
+    rows = [("images", str(metrics["n"])), ("accuracy", _pct(metrics["accuracy"])),
+            ("macro F1", f"{metrics['macro_f1']:.4f}")]
+    pf = metrics.get("pass_fail")
+    if pf:
+        rows += [("fail threshold", f"{pf['fail_threshold']:.4g}"),
+                 ("review threshold", "none" if pf["review_threshold"] is None else f"{pf['review_threshold']:.4g}"),
+                 ("ROC AUC (defect score)", "n/a" if pf["roc_auc"] is None else f"{pf['roc_auc']:.5f}"),
+                 ("escape rate (defects passed)", f"{_pct(pf['escape_rate'])} ({pf['escapes']} of {pf['defects']})"),
+                 ("false-reject rate (good failed)",
+                  f"{_pct(pf['false_reject_rate'])} ({pf['false_rejects']} of {pf['good']})"),
+                 ("sent to review", _pct(pf["review_rate"]))]
+    if metrics.get("skipped"):
+        rows.append(("unreadable images skipped", str(metrics["skipped"])))
+    return "<table>" + "".join(f"<tr><td>{escape(k)}</td><td>{escape(v)}</td></tr>" for k, v in rows) + "</table>"
+
+
+def _per_class(metrics: dict[str, Any]) -> str:
+    head = "<tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>"
+    body = "".join(
+        f"<tr><td>{escape(c)}</td><td>{v['precision']:.4f}</td><td>{v['recall']:.4f}</td>"
+        f"<td>{v['f1']:.4f}</td><td>{v['support']}</td></tr>" for c, v in metrics["per_class"].items())
+    return f"<table>{head}{body}</table>"
+
+
+def _mistakes(mistakes: list[dict[str, Any]], total: int) -> str:
+    if not mistakes:
+        return "<p>No misclassified images.</p>"
+    cards = "".join(
+        f'<div class="card"><img src="{escape(m["thumb"])}" alt=""><br>{escape(m["path"])}<br>'
+        f'true <b>{escape(m["label"])}</b>, predicted <b>{escape(m["predicted"])}</b> ({m["confidence"]:.3f})<br>'
+        f'defect score {m["defect_score"]:.3f}' + (' <span class="escape">ESCAPE</span>' if m["escape"] else "")
+        + "</div>" for m in mistakes)
+    more = f"<p>Showing {len(mistakes)} of {total}; all rows are in predictions.csv.</p>"
+    more = more if total > len(mistakes) else ""
+    return f'{more}<div class="grid">{cards}</div>'
+
+
+def render_report(card: ModelCard, metrics: dict[str, Any], images: dict[str, str], mistakes: list[dict[str, Any]],
+                  data_root: str, total_wrong: int) -> str:
+    title = f"{card.name}@{card.version} on {data_root} ({metrics['split']})"
+    plots = "".join(f'<img class="plot" src="{escape(src)}" alt="{escape(name)}">' for name, src in images.items())
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title>"
+            f"<style>{STYLE}</style></head><body><h1>{escape(title)}</h1>"
+            f"<p>{escape(card.arch)}, input {card.preprocess.input_size[1]}x{card.preprocess.input_size[0]} (WxH) "
+            f"{escape(card.preprocess.color)}, classes {escape(', '.join(card.classes))}; pass classes "
+            f"{escape(', '.join(card.pass_classes) or 'none')}</p>"
+            f"<h2>Summary</h2>{_summary(metrics)}<h2>Per class</h2>{_per_class(metrics)}"
+            f"<h2>Plots</h2><div>{plots}</div><h2>Misclassified ({total_wrong})</h2>{_mistakes(mistakes, total_wrong)}"
+            "<p>Files: metrics.json, predictions.csv</p></body></html>")
