@@ -34,6 +34,14 @@ class ImageOut(BaseModel):
     bytes: int
 
 
+class ExplanationOut(BaseModel):
+    target: str = Field(description="The class the heatmap explains: the most probable defect class.")
+    peak: tuple[int, int] = Field(description="Heatmap maximum as (x, y) in the overlay's pixels.")
+    width: int
+    height: int
+    overlay_png: str = Field(description="Base64 PNG: the decoded frame with the Grad-CAM heatmap blended in.")
+
+
 class InspectResponse(BaseModel):
     request_id: str
     verdict: Literal["pass", "fail", "review"]
@@ -49,6 +57,7 @@ class InspectResponse(BaseModel):
     metadata: dict[str, Any] | None = None
     batch_size: int = Field(description="Images in the inference micro-batch this one was part of.")
     timings_ms: dict[str, float] = Field(description="decode, preprocess, queue, inference, decision, total.")
+    explanation: ExplanationOut | None = Field(None, description="Only with ?explain=true.")
 
 
 class BatchItem(BaseModel):

@@ -5,6 +5,7 @@ verdict, verdict log and metrics. HTTP-agnostic except for ApiError, the edge's 
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import logging
 import time
@@ -24,7 +25,7 @@ from serving.batcher import MicroBatcher, Overloaded
 from serving.config import Settings
 from serving.errors import ApiError
 from serving.metrics import ServiceMetrics
-from serving.schemas import ImageOut, InspectResponse, ModelRef, ThresholdsOut
+from serving.schemas import ExplanationOut, ImageOut, InspectResponse, ModelRef, ThresholdsOut
 from serving.verdict_log import VerdictLog, VerdictRecord
 
 log = logging.getLogger("defectscope.serving")
@@ -62,6 +63,7 @@ class InspectionService:
         self.verdict_log: VerdictLog | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._in_flight = 0
+        self._explainer: Any = None  # inspection.explain.Explainer, built on the first ?explain=true
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -132,8 +134,20 @@ class InspectionService:
         chw = inspector.preprocess(frame)
         return Prepared(frame, chw, info, hashlib.sha256(data).hexdigest(), decode_ms, _ms(t1))
 
+    def _explain(self, inspector: Inspector, p: Prepared) -> ExplanationOut:
+        """Grad-CAM on the PyTorch model (loaded on first use, again after a model change)."""
+        from inspection.explain import Explainer, encode_image
+
+        ex = self._explainer
+        if ex is None or ex.card.version != inspector.card.version:
+            ex = self._explainer = Explainer(inspector.bundle)
+        e = ex.explain_batch([p.frame.image], captured=[p.frame.size], inputs=p.chw[None])[0]
+        h, w = e.overlay.shape[:2]
+        return ExplanationOut(target=e.target, peak=e.peak, width=w, height=h,
+                              overlay_png=base64.b64encode(encode_image(e.overlay, ".png")).decode("ascii"))
+
     async def inspect(self, data: bytes, *, station: str | None, part: str | None,
-                      metadata: dict[str, Any] | None, started: float) -> InspectResponse:
+                      metadata: dict[str, Any] | None, started: float, explain: bool = False) -> InspectResponse:
         inspector = self.require_ready()
         assert self.batcher is not None and self._pool is not None
         if not data:
@@ -156,8 +170,14 @@ class InspectionService:
         timings = {"decode": p.decode_ms, "preprocess": p.preprocess_ms, "queue": res.queue_ms,
                    "inference": res.inference_ms}
         v = inspector.verdict(p.frame, res.probs, timings, batch_size=res.batch_size)
-        timings = {**v.timings_ms, "queue": res.queue_ms, "total": _ms(started)}
-        return self._record(inspector, v, p, data, timings, station, part, metadata)
+        explanation = None
+        if explain:
+            t0 = time.perf_counter()
+            explanation = await asyncio.get_running_loop().run_in_executor(self._pool, self._explain, inspector, p)
+            timings = {**timings, "explain": _ms(t0)}
+        timings = {**v.timings_ms, **timings, "total": _ms(started)}
+        out = self._record(inspector, v, p, data, timings, station, part, metadata)
+        return out.model_copy(update={"explanation": explanation}) if explanation else out
 
     def _record(self, inspector: Inspector, v: Any, p: Prepared, data: bytes, timings: dict[str, float],
                 station: str | None, part: str | None, metadata: dict[str, Any] | None) -> InspectResponse:

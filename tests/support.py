@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+import zlib
 from pathlib import Path
 
 import cv2
@@ -33,3 +35,11 @@ def make_tiny_bundle(path: Path, *, color: str = "rgb", arch: str = "mobilenet_v
     torch.manual_seed(0)
     model = create_model(arch, num_classes=3, in_channels=channels)
     return save_bundle(path, model, card)
+
+def png_bomb(width: int = 30000, height: int = 30000) -> bytes:
+    """A PNG whose header declares width x height: a few dozen bytes that would decode to gigabytes."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")

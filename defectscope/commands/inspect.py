@@ -1,48 +1,167 @@
-"""``defectscope inspect IMAGE... --model BUNDLE``: one verdict line per image."""
+"""``defectscope inspect PATH... --model BUNDLE [--out REPORT_DIR]``: verdicts for files, folders, globs.
+
+Without --out: one line per image (errors on stderr). With --out: a QA report folder
+(verdicts.csv, verdicts.jsonl, report.html with thumbnails and heatmaps), a progress bar and a
+summary; --resume continues an interrupted report.
+"""
 
 from __future__ import annotations
 
+import os
+import time
+from collections import Counter
 from pathlib import Path
 
 import typer
 
-from defectscope.commands._common import console, err_console, user_errors
+from defectscope.commands._common import console, err_console, fail, user_errors
+
+FAIL_ON = ("defect", "review", "error", "none")
+COLOURS = {"pass": "green", "fail": "red", "review": "yellow", "error": "magenta"}
+
+
+def _exit_code(counts: Counter[str], fail_on: list[str]) -> int:
+    hit = (("defect" in fail_on or "review" in fail_on) and counts["fail"] > 0) or (
+        "review" in fail_on and counts["review"] > 0) or ("error" in fail_on and counts["error"] > 0)
+    return 1 if hit else 0
+
+
+def _print_line(res) -> None:
+    v = res.verdict
+    if v is None:
+        err_console.print(f"[red]error[/]  {res.path}: {res.error}", highlight=False)
+        return
+    c = COLOURS[v.outcome.value]
+    console.print(
+        f"[{c}]{v.outcome.value:<6}[/] {v.source}  label={v.label} confidence={v.confidence:.3f} "
+        f"defect_score={v.defect_score:.3f} model={v.model_name}@{v.model_version}",
+        highlight=False,
+    )
+
+
+def _progress():
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("inspecting"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("[cyan]{task.fields[rate]:>6.1f} images/s"), TimeElapsedColumn(), TextColumn("ETA"),
+        TimeRemainingColumn(), TextColumn("{task.fields[tally]}"), console=err_console,
+    )
+
+
+def _summary(summary, out: Path, seconds: float, n_new: int, resumed: int) -> None:
+    c = summary.counts
+    rate = f"{summary.fail_rate:.1%}" if summary.fail_rate is not None else "n/a"
+    console.print(
+        f"[bold]{summary.total} images[/]: [green]{c['pass']} pass[/], [red]{c['fail']} fail[/], "
+        f"[yellow]{c['review']} review[/], [magenta]{c['error']} error[/] · fail rate {rate}", highlight=False)
+    speed = n_new / seconds if seconds > 0 else 0.0
+    console.print(f"{n_new} inspected in {seconds:.1f} s ({speed:.1f} images/s)"
+                  + (f", {resumed} kept from the earlier run" if resumed else ""), highlight=False)
+    ev = summary.evaluation
+    if ev is not None:
+        pct = lambda x: "n/a" if x is None else f"{x:.1%}"  # noqa: E731
+        console.print(f"against labels ({ev.labelled}): accuracy {pct(ev.label_accuracy)}, defect recall "
+                      f"{pct(ev.defect_recall)}, {len(ev.escapes)} escapes, {len(ev.false_rejects)} false rejects",
+                      highlight=False)
+    for path, reason in summary.errors[:10]:
+        err_console.print(f"[red]error[/]  {path}: {reason}", highlight=False)
+    if len(summary.errors) > 10:
+        err_console.print(f"... and {len(summary.errors) - 10} more error rows in the report", highlight=False)
+    console.print(f"report: {out / 'report.html'}  (verdicts.csv, verdicts.jsonl beside it)", highlight=False)
 
 
 @user_errors
 def inspect_cmd(
-    images: list[Path] = typer.Argument(..., help="Image files to inspect."),
+    paths: list[str] = typer.Argument(..., help="Image files, folders (searched recursively) or glob patterns."),
     model: Path = typer.Option(..., "--model", "-m", help="Model bundle folder."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Report folder: verdicts.csv, verdicts.jsonl, "
+                                    "report.html. Without it, one line per image is printed."),
+    labels: Path | None = typer.Option(None, help="Known labels: a folder of class subfolders (or a dataset "
+                                       "folder) or a CSV with path,label; adds the evaluation view."),
+    fail_on: list[str] = typer.Option(["error"], "--fail-on", help="Exit with 1 if any image is: defect (fail), "
+                                      "review (fail or review), error (unreadable); repeatable; none: always 0."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the report in --out, skipping files already in it."),
+    workers: int = typer.Option(2, min=1, max=64, help="Threads that read, decode and preprocess."),
+    batch_size: int = typer.Option(16, min=1, max=512, help="Images per inference batch."),
+    heatmaps: bool = typer.Option(True, help="Grad-CAM heatmaps for fail and review verdicts in the report."),
     backend: str = typer.Option("auto", help="onnx, torch or auto (ONNX Runtime when the bundle has it)."),
-    batch_size: int = typer.Option(8, min=1, help="Images per inference batch."),
+    threads: int | None = typer.Option(None, min=1, help="Inference threads (default: the cores the decode "
+                                       "workers leave, at least 1)."),
 ) -> None:
-    """Inspect image files and print pass / fail / review with label and scores.
-
-    Unreadable files are reported one line each and skipped; the exit code is 1 if any was.
-    """
-    from inspection.errors import ImageDecodeError
+    """Inspect images and folders; with --out write a QA report. Broken files become error rows."""
+    bad = sorted(set(fail_on) - set(FAIL_ON))
+    if bad:
+        fail(f"--fail-on {', '.join(bad)} is not known: use {', '.join(FAIL_ON)}")
+    if labels is not None and out is None:
+        fail("--labels needs --out: the evaluation view is part of the report")
+    if resume and out is None:
+        fail("--resume needs --out: it continues a report folder")
+    from inspection.batch import BatchRunner, collect_paths
     from inspection.inspector import Inspector
 
-    inspector = Inspector.from_path(model, backend=backend, batch_size=batch_size)
-    frames, errors = [], 0
-    for path in images:
-        try:
-            data = path.read_bytes()
-            frames.append(inspector.decode(data, source=str(path)))
-        except (OSError, ImageDecodeError) as exc:
-            errors += 1
-            reason = exc.strerror if isinstance(exc, OSError) else str(exc)
-            err_console.print(f"[red]error[/]  {path}: {reason}", highlight=False)
-    colours = {"pass": "green", "fail": "red", "review": "yellow"}
-    for v in inspector.inspect(frames):
-        c = colours[v.outcome.value]
-        console.print(
-            f"[{c}]{v.outcome.value:<6}[/] {v.source}  label={v.label} confidence={v.confidence:.3f} "
-            f"defect_score={v.defect_score:.3f} model={v.model_name}@{v.model_version}",
-            highlight=False,
-        )
-    if errors:
-        raise typer.Exit(1)
+    files = collect_paths(paths)
+    if threads is None:  # decode workers and inference share the cores; oversubscribed, both spin and slow down
+        threads = max(1, (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+                      - workers)
+    inspector = Inspector.from_path(model, backend=backend, batch_size=batch_size, threads=threads)
+    if out is None:
+        counts: Counter[str] = Counter()
+        for res in BatchRunner(inspector, workers=workers, thumbnails=False).run(files):
+            counts[res.outcome] += 1
+            _print_line(res)
+        raise typer.Exit(_exit_code(counts, fail_on))
+    _report(inspector, files, out, labels, fail_on, resume, workers, heatmaps)
+
+
+def _report(inspector, files: list[Path], out: Path, labels: Path | None, fail_on: list[str],
+            resume: bool, workers: int, heatmaps: bool) -> None:
+    from inspection.batch import BatchRunner
+    from inspection.report import ReportWriter, load_truth
+
+    card = inspector.card
+    truth = load_truth(labels) if labels is not None else None
+    out_key = out.resolve()
+    files = [f for f in files if out_key not in f.resolve().parents]  # never inspect the report's own images
+    writer = ReportWriter(out, model=f"{card.name}@{card.version}", classes=card.classes,
+                          pass_classes=card.pass_classes, resume=resume)
+    explainer = None
+    if heatmaps:
+        from inspection.explain import Explainer
+
+        explainer = Explainer(inspector.bundle, threads=1)  # see Explainer: fewer threads, less spinning
+    todo = writer.todo(files)
+    if writer.resumed:
+        err_console.print(f"resuming: {writer.resumed} files already in the report, {len(todo)} to go")
+    tally: Counter[str] = Counter()
+    started = time.perf_counter()
+    try:
+        with _progress() as bar:
+            task = bar.add_task("inspect", total=len(todo), rate=0.0, tally="")
+
+            def advance(res) -> None:
+                tally[res.outcome] += 1
+                done = sum(tally.values())
+                text = " ".join(f"[{COLOURS[k]}]{tally[k]} {k}[/]" for k in ("fail", "review", "error") if tally[k])
+                bar.update(task, advance=1, rate=done / max(time.perf_counter() - started, 1e-9), tally=text)
+
+            for res in BatchRunner(inspector, workers=workers, explainer=explainer).run(todo, progress=advance):
+                writer.add(res)
+    except KeyboardInterrupt:
+        writer.close()
+        err_console.print(f"stopped after {sum(tally.values())} images; run again with --resume to continue")
+        raise
+    seconds = time.perf_counter() - started
+    summary = writer.finish(files, truth)
+    _summary(summary, out, seconds, len(todo), writer.resumed)
+    raise typer.Exit(_exit_code(Counter(summary.counts), fail_on))
 
 
 def register(app: typer.Typer) -> None:

@@ -61,13 +61,15 @@ Meta = Annotated[str | None, Header(alias="X-Metadata", description="Free metada
 StationQ = Annotated[str | None, Query(description="Same as the X-Station-Id header.")]
 PartQ = Annotated[str | None, Query(description="Same as the X-Part-Id header.")]
 MetaQ = Annotated[str | None, Query(description="Same as the X-Metadata header.")]
+ExplainQ = Annotated[bool, Query(description="Add a Grad-CAM heatmap overlay (base64 PNG); costs a backward pass.")]
 
 
 @router.post("/inspect", response_model=InspectResponse, responses=_ERRORS, openapi_extra=_SINGLE_BODY,
              summary="Inspect one image (raw image body or multipart 'file')")
 async def inspect_one(request: Request, service: ServiceDep, _: StationRole,
                       x_station: Station = None, x_part: Part = None, x_meta: Meta = None,
-                      station_id: StationQ = None, part_id: PartQ = None, metadata: MetaQ = None) -> InspectResponse:
+                      station_id: StationQ = None, part_id: PartQ = None, metadata: MetaQ = None,
+                      explain: ExplainQ = False) -> InspectResponse:
     started = time.perf_counter()
     service.require_ready()
     station = _ident(x_station, station_id, "station id")
@@ -75,7 +77,8 @@ async def inspect_one(request: Request, service: ServiceDep, _: StationRole,
     meta = _metadata(x_meta if x_meta is not None else metadata)
     with service.admitted(1):
         upload = await read_single_image(request, service.settings.max_upload_bytes)
-        return await service.inspect(upload.data, station=station, part=part, metadata=meta, started=started)
+        return await service.inspect(upload.data, station=station, part=part, metadata=meta, started=started,
+                                     explain=explain)
 
 
 @router.post("/inspect/batch", response_model=BatchResponse, responses=_ERRORS, openapi_extra=_BATCH_BODY,

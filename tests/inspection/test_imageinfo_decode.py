@@ -1,5 +1,3 @@
-import struct
-import zlib
 
 import cv2
 import numpy as np
@@ -8,14 +6,7 @@ import pytest
 from inspection.decode import decode_image, reduction_factor
 from inspection.errors import ImageDecodeError, ImageTooLargeError
 from inspection.imageinfo import read_image_info
-from tests.support import encode
-
-
-def png_header_only(width: int, height: int) -> bytes:
-    """A valid PNG signature and IHDR declaring a huge image: a decompression bomb's header."""
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    chunk = struct.pack(">I", len(ihdr)) + b"IHDR" + ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
-    return b"\x89PNG\r\n\x1a\n" + chunk + b"\x00" * 64
+from tests.support import encode, png_bomb
 
 
 @pytest.mark.parametrize("ext", [".jpg", ".png", ".bmp", ".tiff", ".webp"])
@@ -73,7 +64,7 @@ def test_truncated_files_are_refused_not_half_decoded(rng, ext):
 
 
 def test_bomb_header_is_refused_before_decoding():
-    data = png_header_only(30000, 30000)
+    data = png_bomb(30000, 30000)
     assert read_image_info(data).pixels == 900_000_000
     with pytest.raises(ImageTooLargeError, match="900,000,000 pixels"):
         decode_image(data)

@@ -7,8 +7,7 @@ import pytest
 from inspection.errors import ImageDecodeError
 from inspection.inspector import Inspector
 from inspection.types import Frame, Outcome
-from tests.inspection.test_imageinfo_decode import png_header_only
-from tests.support import encode
+from tests.support import encode, png_bomb
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +76,7 @@ def test_cli_gives_verdicts_and_one_clear_error_per_bad_file(tiny_bundle, tmp_pa
         "empty.jpg": b"",
         "random.png": rng.bytes(2048),
         "truncated.jpg": jpeg[: len(jpeg) // 2],
-        "bomb.png": png_header_only(30000, 30000),
+        "bomb.png": png_bomb(30000, 30000),
     }
     for name, data in {**good, **bad}.items():
         (tmp_path / name).write_bytes(data)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import struct
-import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -54,14 +52,6 @@ def jpeg(seed: int, size: tuple[int, int] = (97, 131)) -> bytes:
     _, buf = cv2.imencode(".jpg", img)
     return buf.tobytes()
 
-
-def png_bomb(width: int = 30000, height: int = 30000) -> bytes:
-    """A PNG whose header declares width x height: a few dozen bytes that would decode to gigabytes."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
 
 
 @pytest.fixture()

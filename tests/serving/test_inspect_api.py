@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from inspection.inspector import Inspector
-from tests.serving.conftest import jpeg, metric, png_bomb
+from tests.serving.conftest import jpeg, metric
+from tests.support import png_bomb
 
 
 def test_inspect_raw_body_matches_in_process_inspector(make_client, inspector: Inspector) -> None:
