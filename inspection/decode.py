@@ -55,13 +55,15 @@ def decode_image(
     color: ColorMode = "bgr",
     min_size: tuple[int, int] | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    info: ImageInfo | None = None,
 ) -> tuple[np.ndarray, ImageInfo]:
     """Decode ``data``; returns the image (HxW or HxWx3 uint8) and its header info.
 
     ``min_size`` (h, w) allows decoding a JPEG at 1/2, 1/4 or 1/8 resolution as long as the
     result stays at least that large: the caller resizes to the model input anyway.
+    ``info`` skips re-reading the header when the caller already has it.
     """
-    info = read_image_info(data)
+    info = info or read_image_info(data)
     if info.pixels > max_pixels:
         raise ImageTooLargeError(
             f"image declares {info.width}x{info.height} = {info.pixels:,} pixels, over the "

@@ -62,20 +62,15 @@ class Inspector:
         """
         t0 = time.perf_counter()
         pre = self.card.preprocess
-        min_size = None
-        if self.reduced_decode:
-            min_size = pre.min_decode_size(None if pre.roi is None else self._captured(data))
-        image, info = decode_image(data, color=pre.decode_color, min_size=min_size, max_pixels=self.max_pixels)
+        info = read_image_info(data)
+        min_size = pre.min_decode_size((info.height, info.width)) if self.reduced_decode else None
+        image, info = decode_image(data, color=pre.decode_color, min_size=min_size, max_pixels=self.max_pixels,
+                                   info=info)
         return Frame(
             image=image, source=source, frame_id=frame_id or new_frame_id(),
             original_size=(info.height, info.width),
-            meta={**(meta or {}), "decode_ms": _ms(t0)},
+            meta={**(meta or {}), "format": info.format, "decode_ms": _ms(t0)},
         )
-
-    @staticmethod
-    def _captured(data: bytes) -> tuple[int, int]:
-        info = read_image_info(data)
-        return info.height, info.width
 
     def preprocess(self, frame: Frame) -> np.ndarray:
         """Frame -> CHW float32 model input."""

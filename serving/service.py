@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 
 from inspection.errors import DefectscopeError, ImageDecodeError, ImageTooLargeError, PreprocessError
-from inspection.imageinfo import ImageInfo, read_image_info
 from inspection.inspector import Inspector
 from inspection.types import Frame
 from serving.batcher import MicroBatcher, Overloaded
@@ -43,7 +42,6 @@ def load_inspector(settings: Settings) -> Inspector:
 class Prepared:
     frame: Frame
     chw: np.ndarray
-    info: ImageInfo
     sha256: str
     decode_ms: float
     preprocess_ms: float
@@ -127,12 +125,11 @@ class InspectionService:
     # -- one image ------------------------------------------------------------------------------
     def _prepare(self, inspector: Inspector, data: bytes, source: str) -> Prepared:
         t0 = time.perf_counter()
-        info = read_image_info(data)
         frame = inspector.decode(data, source=source)
         decode_ms = _ms(t0)
         t1 = time.perf_counter()
         chw = inspector.preprocess(frame)
-        return Prepared(frame, chw, info, hashlib.sha256(data).hexdigest(), decode_ms, _ms(t1))
+        return Prepared(frame, chw, hashlib.sha256(data).hexdigest(), decode_ms, _ms(t1))
 
     def _explain(self, inspector: Inspector, p: Prepared) -> ExplanationOut:
         """Grad-CAM on the PyTorch model (loaded on first use, again after a model change)."""
@@ -192,13 +189,13 @@ class InspectionService:
                 verdict=v.outcome.value, label=v.label, confidence=v.confidence, defect_score=v.defect_score,
                 scores=dict(v.scores), model_name=card.name, model_version=card.version,
                 latency_ms=timings["total"], batch_size=v.batch_size, metadata=metadata,
-            ), image=data, image_format=p.info.format)
+            ), image=data, image_format=p.frame.meta["format"])
         return InspectResponse(
             request_id=request_id, verdict=v.outcome.value, label=v.label, confidence=v.confidence,
             defect_score=v.defect_score, scores=dict(v.scores),
             thresholds=ThresholdsOut(fail=card.thresholds.fail, review=card.thresholds.review),
             model=ModelRef(name=card.name, version=card.version),
-            image=ImageOut(sha256=p.sha256, format=p.info.format, width=p.info.width, height=p.info.height,
-                           bytes=len(data)),
+            image=ImageOut(sha256=p.sha256, format=p.frame.meta["format"], width=p.frame.size[1],
+                           height=p.frame.size[0], bytes=len(data)),
             station_id=station, part_id=part, metadata=metadata, batch_size=v.batch_size, timings_ms=timings,
         )
