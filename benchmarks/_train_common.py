@@ -13,6 +13,7 @@ from typing import Any
 # run as a script from anywhere: the checkout's packages win over any installed copy
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from inspection.bundle import load_bundle
 from training import TrainConfig, train
 
 
@@ -26,10 +27,13 @@ def run(config: TrainConfig, *, title: str, restart: bool = False) -> dict[str, 
     result = train(config, progress=False, restart=restart)
     wall = time.perf_counter() - t0
     test = result.test_metrics or {}
+    card = load_bundle(result.bundle_path, verify=False).card  # the resolved architecture and input
     pf = test.get("pass_fail") or {}
     row = {
-        "benchmark": title, "arch": config.arch, "input": f"{config.input_size[0]}x{config.input_size[1]} "
-        f"{config.color}", "pretrained": config.weights or "none (from scratch)",
+        "benchmark": title, "arch": card.arch, "input": f"{card.preprocess.input_size[0]}x"
+        f"{card.preprocess.input_size[1]} {card.preprocess.color}"
+        + (f" fixture={card.preprocess.fixture}" if card.preprocess.fixture else ""),
+        "pretrained": config.weights or "none (from scratch)",
         "test_images": test.get("n"), "test_accuracy": test.get("accuracy"), "test_macro_f1": test.get("macro_f1"),
         "escape_rate": pf.get("escape_rate"), "false_reject_rate": pf.get("false_reject_rate"),
         "roc_auc": pf.get("roc_auc"), "fail_threshold": pf.get("fail_threshold"),
@@ -44,6 +48,6 @@ def run(config: TrainConfig, *, title: str, restart: bool = False) -> dict[str, 
     def pct(x: float | None) -> str:
         return "n/a" if x is None else f"{100 * x:.2f}%"
 
-    print(f"\n| {title} | {config.arch} {row['input']} | {pct(row['test_accuracy'])} | {pct(row['escape_rate'])} | "
+    print(f"\n| {title} | {card.arch} {row['input']} | {pct(row['test_accuracy'])} | {pct(row['escape_rate'])} | "
           f"{pct(row['false_reject_rate'])} | {row['train_seconds'] / 60:.1f} min ({row['epochs_run']} epochs) |")
     return row

@@ -50,7 +50,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=ROOT / "data" / "elpv")
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-elpv")
-    p.add_argument("--arch", default="mobilenet_v3_small")
+    p.add_argument("--arch", default="defectnet")
     p.add_argument("--size", type=int, default=160)
     p.add_argument("--epochs", type=int, default=50)
     p.add_argument("--restart", action="store_true")

@@ -38,16 +38,17 @@ def main() -> None:
     p.add_argument("--src", type=Path, default=ROOT.parent / "shared" / "datasets" / "neu-det")
     p.add_argument("--data", type=Path, default=ROOT / "data" / "neu-det")
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-neu")
-    p.add_argument("--arch", default="mobilenet_v3_small")
-    p.add_argument("--size", type=int, default=128)
-    p.add_argument("--epochs", type=int, default=60)
+    p.add_argument("--arch", default="defectnet")
+    p.add_argument("--size", type=int, default=200)
+    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--patience", type=int, default=0, help="0: run the whole cosine schedule, keep the best epoch")
     p.add_argument("--restart", action="store_true")
     a = p.parse_args()
     ds = prepare(a.src, a.data)
     print({s: len(ds.split(s)) for s in ("train", "val", "test")}, dict(ds.class_counts()))
     # steel texture has no orientation: every flip and 90-degree turn is another valid sample
     cfg = TrainConfig(data=str(a.data), out=str(a.out), arch=a.arch, input_size=(a.size, a.size), color="gray",
-                      epochs=a.epochs, patience=15, name="neu-det")
+                      epochs=a.epochs, patience=a.patience, name="neu-det")
     run(cfg, title="NEU-DET 6-class", restart=a.restart)
 
 

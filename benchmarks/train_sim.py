@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", type=Path, default=ROOT / "data" / "sim")
+    p.add_argument("--data", type=Path, default=ROOT / "data" / "bench-sim")
     p.add_argument("--n", type=int, default=2000)
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-sim")
     p.add_argument("--restart", action="store_true")

@@ -128,7 +128,9 @@ def synthesize(out: Path, *, n: int, recipe: str = DEFAULT_RECIPE, seed: int = 0
         info = DatasetInfo(classes=classes, pass_classes=(GOOD,), extra={"generator": {
             "tool": "defectscope dataset synth", "version": SYNTH_VERSION, "recipe": recipe, "seed": seed,
             "n": n, "size": list(sim.size), "color": color, "defect_fraction": defect_fraction,
-            "defects": list(defects), "severity": list(severity), "splits": list(fractions)}})
+            "defects": list(defects), "severity": list(severity), "splits": list(fractions)},
+            # preprocessing that suits these frames; training uses it unless told otherwise
+            "preprocess": {"color": "rgb" if color else "gray", "fixture": sim.recipe.fixture}})
         Dataset(tmp, info, assign_splits(samples, fractions)).save()
     return Dataset.load(out)
 

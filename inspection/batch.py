@@ -102,7 +102,8 @@ class _Loaded:
     preprocess_ms: float = 0.0
 
 
-def _shrink(image: np.ndarray, side: int) -> np.ndarray:
+def shrink(image: np.ndarray, side: int) -> np.ndarray:
+    """``image`` with its longer side at most ``side`` pixels (area-averaged), else unchanged."""
     h, w = image.shape[:2]
     scale = side / max(h, w)
     if scale >= 1:
@@ -146,7 +147,7 @@ class BatchRunner:
             t2 = time.perf_counter()
         except (ImageDecodeError, PreprocessError) as exc:  # ImageTooLargeError is an ImageDecodeError
             return _Loaded(name, sha, error=str(exc))
-        thumb = encode_image(_shrink(frame.image, THUMB_SIDE), ".jpg", 80) if self.thumbnails else None
+        thumb = encode_image(shrink(frame.image, THUMB_SIDE), ".jpg", 80) if self.thumbnails else None
         return _Loaded(name, sha, frame, chw, thumb, decode_ms=(t1 - t0) * 1e3, preprocess_ms=(t2 - t1) * 1e3)
 
     # -- calling thread ------------------------------------------------------------------------
@@ -183,13 +184,22 @@ class BatchRunner:
     def _finish(self, chunk: list[_Loaded]) -> list[ItemResult]:
         ok = [c for c in chunk if c.error is None]
         verdicts: dict[int, Verdict] = {}
-        if ok:
+        judged = []
+        for c in ok:  # frames the quality gate refused skip the classifier: verdict invalid
+            q = self.inspector.quality(c.frame)  # type: ignore[arg-type]
+            if q is None or q.ok:
+                judged.append(c)
+            else:
+                timings = {"decode": c.decode_ms, "preprocess": c.preprocess_ms}
+                verdicts[id(c)] = self.inspector.verdict(c.frame, None, timings, batch_size=0)  # type: ignore[arg-type]
+        if judged:
             t0 = time.perf_counter()
-            probs = self.inspector.infer(np.stack([c.chw for c in ok]))  # type: ignore[misc]
+            probs = self.inspector.infer(np.stack([c.chw for c in judged]))  # type: ignore[misc]
             infer_ms = (time.perf_counter() - t0) * 1e3
-            for c, p in zip(ok, probs, strict=True):
+            for c, p in zip(judged, probs, strict=True):
                 timings = {"decode": c.decode_ms, "preprocess": c.preprocess_ms, "inference": infer_ms}
-                verdicts[id(c)] = self.inspector.verdict(c.frame, p, timings, batch_size=len(ok))  # type: ignore[arg-type]
+                verdicts[id(c)] = self.inspector.verdict(c.frame, p, timings,  # type: ignore[arg-type]
+                                                         batch_size=len(judged))
         heat = self._heatmaps([c for c in ok if verdicts[id(c)].outcome in self.explain_outcomes])
         out = []
         for c in chunk:
@@ -201,7 +211,7 @@ class BatchRunner:
             ex = heat.get(id(c))
             out.append(ItemResult(
                 c.path, c.sha256, frame.size, verdicts[id(c)], thumbnail=c.thumbnail,
-                heatmap=None if ex is None else encode_image(_shrink(ex.overlay, HEATMAP_SIDE), ".jpg", 85),
+                heatmap=None if ex is None else encode_image(shrink(ex.overlay, HEATMAP_SIDE), ".jpg", 85),
                 heatmap_target=None if ex is None else ex.target,
                 heatmap_peak=None if ex is None else _to_captured(ex.peak, frame),
             ))

@@ -9,6 +9,7 @@ from typing import Any
 
 from inspection.errors import BundleError
 from inspection.preprocess import PreprocessConfig
+from inspection.quality import QualityError, QualityLimits
 
 CARD_FORMAT = 1
 
@@ -46,6 +47,7 @@ class ModelCard:
     software_version: str = ""
     files: dict[str, str] = field(default_factory=dict)  # file name -> sha256
     extra: dict[str, Any] = field(default_factory=dict)
+    quality: QualityLimits | None = None  # image-quality gate limits learned in training; None: no gate
     format: int = CARD_FORMAT
 
     def __post_init__(self) -> None:
@@ -91,8 +93,12 @@ class ModelCard:
             fields["thresholds"] = Thresholds(**raw.get("thresholds", {}))
             fields["classes"] = tuple(raw["classes"])
             fields["pass_classes"] = tuple(raw.get("pass_classes", ()))
+            if raw.get("quality") is not None:  # cards written before the gate existed have none
+                fields["quality"] = QualityLimits.from_dict(raw["quality"])
             return cls(**fields)
         except BundleError:
             raise
+        except QualityError as exc:
+            raise BundleError(str(exc)) from None
         except (KeyError, TypeError, ValueError) as exc:
             raise BundleError(f"card.json is invalid ({exc.__class__.__name__}: {exc})") from None

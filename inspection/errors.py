@@ -22,7 +22,7 @@ class ExportParityError(BundleError):
 
 
 class ModelRegistryError(DefectscopeError):
-    """Unknown architecture or weights that cannot be loaded."""
+    """Unknown architecture, weights that cannot be loaded, or a model registry operation that cannot be done."""
 
 
 class PreprocessError(DefectscopeError):

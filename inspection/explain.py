@@ -186,16 +186,16 @@ class Explainer:
             cam = _unit(fine * F.interpolate(cam, size=fine.shape[2:], mode="bilinear", align_corners=False))
         return cam[:, 0].cpu().numpy().astype(np.float32), [self.card.classes[i] for i in idx]
 
-    def to_frame(self, cam: np.ndarray, frame_hw: tuple[int, int], captured: tuple[int, int] | None) -> np.ndarray:
-        """A feature-resolution map -> frame resolution; with an ROI it covers only the ROI."""
+    def to_frame(self, cam: np.ndarray, frame_hw: tuple[int, int], captured: tuple[int, int] | None,
+                 image: np.ndarray | None = None) -> np.ndarray:
+        """A feature-resolution map -> frame resolution, over the region the model saw (ROI, fixture)."""
         h, w = frame_hw
-        roi = self.card.preprocess.roi
-        if roi is None:
+        pre = self.card.preprocess
+        if pre.roi is None and pre.fixture is None:
             return cv2.resize(cam, (w, h), interpolation=cv2.INTER_LINEAR)
-        x, y, rw, rh = roi
-        if captured is not None and captured != frame_hw:  # ROI is in captured pixels
-            sy, sx = h / captured[0], w / captured[1]
-            x, y, rw, rh = round(x * sx), round(y * sy), max(1, round(rw * sx)), max(1, round(rh * sy))
+        if image is None:
+            image = np.zeros((h, w), np.uint8)  # the ROI needs only the frame's size
+        x, y, rw, rh = self.preprocessor.region(image, captured)
         x0, y0, x1, y1 = max(0, x), max(0, y), min(w, x + rw), min(h, y + rh)
         out = np.zeros((h, w), np.float32)
         if x1 > x0 and y1 > y0:
@@ -214,7 +214,7 @@ class Explainer:
         cams, names = self.cams(inputs, targets)
         out = []
         for img, cam, name, cap in zip(images, cams, names, sizes, strict=True):
-            heat = self.to_frame(cam, img.shape[:2], cap)
+            heat = self.to_frame(cam, img.shape[:2], cap, img)
             top = float(heat.max())
             if top > 0:  # resampling blurs the peak below 1: keep [0, 1] with the maximum at 1
                 heat /= top

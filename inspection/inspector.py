@@ -18,13 +18,25 @@ from inspection.card import ModelCard
 from inspection.decision import DecisionRule
 from inspection.decode import DEFAULT_MAX_PIXELS, decode_image
 from inspection.imageinfo import read_image_info
-from inspection.preprocess import Preprocessor
+from inspection.preprocess import PreprocessConfig, Preprocessor
+from inspection.quality import QualityGate, QualityResult
 from inspection.runtime import Backend, create_backend
-from inspection.types import Frame, Verdict, new_frame_id
+from inspection.types import Frame, Outcome, Verdict, new_frame_id
 
 
 def _ms(since: float) -> float:
     return (time.perf_counter() - since) * 1000.0
+
+
+def decode_for(pre: PreprocessConfig, data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS,
+               reduced: bool = True) -> tuple[np.ndarray, tuple[int, int], str]:
+    """(image, captured (h, w), format): bytes decoded as the inspector decodes them, at reduced
+    resolution when the model input allows it. Training uses it to learn the quality limits on
+    exactly the pixels the gate will see. Raises ImageDecodeError (or ImageTooLargeError)."""
+    info = read_image_info(data)
+    min_size = pre.min_decode_size((info.height, info.width)) if reduced else None
+    image, info = decode_image(data, color=pre.decode_color, min_size=min_size, max_pixels=max_pixels, info=info)
+    return image, (info.height, info.width), info.format
 
 
 class Inspector:
@@ -48,6 +60,7 @@ class Inspector:
         self.reduced_decode = reduced_decode
         self.preprocessor = Preprocessor(self.card.preprocess)
         self.rule = DecisionRule(self.card)
+        self.gate = QualityGate(self.card.quality, self.card.preprocess) if self.card.quality is not None else None
 
     @classmethod
     def from_path(cls, path: str | Path, **kwargs: Any) -> Inspector:
@@ -61,16 +74,24 @@ class Inspector:
         Raises ImageDecodeError (or ImageTooLargeError) with a message for the user.
         """
         t0 = time.perf_counter()
-        pre = self.card.preprocess
-        info = read_image_info(data)
-        min_size = pre.min_decode_size((info.height, info.width)) if self.reduced_decode else None
-        image, info = decode_image(data, color=pre.decode_color, min_size=min_size, max_pixels=self.max_pixels,
-                                   info=info)
+        image, captured, fmt = decode_for(self.card.preprocess, data, max_pixels=self.max_pixels,
+                                          reduced=self.reduced_decode)
+        decode_ms = _ms(t0)
+        extra: dict[str, Any] = {}
+        if self.gate is not None:  # here, in the decode thread, so the verdict step stays cheap
+            t1 = time.perf_counter()
+            extra = {"quality": self.gate.check(image, captured), "quality_ms": _ms(t1)}
         return Frame(
-            image=image, source=source, frame_id=frame_id or new_frame_id(),
-            original_size=(info.height, info.width),
-            meta={**(meta or {}), "format": info.format, "decode_ms": _ms(t0)},
+            image=image, source=source, frame_id=frame_id or new_frame_id(), original_size=captured,
+            meta={**(meta or {}), "format": fmt, "decode_ms": decode_ms, **extra},
         )
+
+    def quality(self, frame: Frame) -> QualityResult | None:
+        """The gate's result for ``frame`` (computed by ``decode``, else now); None without a gate."""
+        if self.gate is None:
+            return None
+        q = frame.meta.get("quality")
+        return q if isinstance(q, QualityResult) else self.gate.check(frame.image, frame.size)
 
     def preprocess(self, frame: Frame) -> np.ndarray:
         """Frame -> CHW float32 model input."""
@@ -80,8 +101,13 @@ class Inspector:
         """NCHW float32 -> (N, C) class probabilities."""
         return self.backend(batch)
 
-    def verdict(self, frame: Frame, probs: np.ndarray, timings: Mapping[str, float], batch_size: int = 1) -> Verdict:
+    def verdict(self, frame: Frame, probs: np.ndarray | None, timings: Mapping[str, float],
+                batch_size: int = 1) -> Verdict:
+        """``probs`` None: the classifier was skipped (the gate refused the frame)."""
         t0 = time.perf_counter()
+        q = self.quality(frame)
+        if (q is not None and not q.ok) or probs is None:
+            return self._invalid(frame, q, probs, {**timings, "decision": _ms(t0)}, batch_size)
         d = self.rule(probs)
         scores = {c: float(p) for c, p in zip(self.card.classes, probs, strict=True)}
         return Verdict(
@@ -89,6 +115,22 @@ class Inspector:
             confidence=d.confidence, defect_score=d.defect_score, scores=scores,
             model_name=self.card.name, model_version=self.card.version,
             timings_ms={**timings, "decision": _ms(t0)}, batch_size=batch_size,
+        )
+
+    def _invalid(self, frame: Frame, q: QualityResult | None, probs: np.ndarray | None,
+                 timings: Mapping[str, float], batch_size: int) -> Verdict:
+        """Never a pass: the frame is refused whatever the classifier said (its scores are kept
+        for diagnosis when it ran)."""
+        if q is None or q.ok:
+            raise ValueError("a verdict without class probabilities needs a frame the quality gate refused")
+        scores = {} if probs is None else {c: float(p) for c, p in zip(self.card.classes, probs, strict=True)}
+        defect = 0.0 if probs is None else float(self.rule.defect_scores(probs[None])[0])
+        if "quality_ms" in frame.meta:
+            timings = {**timings, "quality": float(frame.meta["quality_ms"])}
+        return Verdict(
+            frame_id=frame.frame_id, source=frame.source, outcome=Outcome.INVALID, label=q.code or "invalid",
+            confidence=0.0, defect_score=defect, scores=scores, model_name=self.card.name,
+            model_version=self.card.version, timings_ms=dict(timings), batch_size=batch_size, reason=q.reason,
         )
 
     # -- the whole pipeline -----------------------------------------------------------------
@@ -114,19 +156,30 @@ class Inspector:
             yield from self._inspect_batch(chunk)
 
     def _inspect_batch(self, frames: Sequence[Frame]) -> list[Verdict]:
-        inputs, pre_ms = [], []
+        """The classifier runs only on the frames the quality gate lets through."""
+        gated = []
         for f in frames:
+            q = self.quality(f)
+            if q is not None and "quality" not in f.meta:
+                f = Frame(f.image, f.source, f.frame_id, f.timestamp, f.original_size, {**f.meta, "quality": q})
+            gated.append((f, q is None or q.ok))
+        inputs, pre_ms = [], {}
+        for i, (f, ok) in enumerate(gated):
+            if ok:
+                t0 = time.perf_counter()
+                inputs.append(self.preprocess(f))
+                pre_ms[i] = _ms(t0)
+        probs, infer_ms = None, 0.0
+        if inputs:
             t0 = time.perf_counter()
-            inputs.append(self.preprocess(f))
-            pre_ms.append(_ms(t0))
-        t0 = time.perf_counter()
-        probs = self.infer(np.stack(inputs))
-        infer_ms = _ms(t0)
+            probs = iter(self.infer(np.stack(inputs)))
+            infer_ms = _ms(t0)
         return [
             self.verdict(
-                f, probs[i],
-                {"decode": float(f.meta.get("decode_ms", 0.0)), "preprocess": pre_ms[i], "inference": infer_ms},
-                batch_size=len(frames),
+                f, next(probs) if ok and probs is not None else None,
+                {"decode": float(f.meta.get("decode_ms", 0.0)), "preprocess": pre_ms.get(i, 0.0),
+                 "inference": infer_ms},
+                batch_size=len(inputs),
             )
-            for i, f in enumerate(frames)
+            for i, (f, ok) in enumerate(gated)
         ]

@@ -15,13 +15,16 @@ import torch
 from torch import nn
 from torchvision import models as tvm
 
+from inspection.defectnet import DefectNet
 from inspection.errors import ModelRegistryError
 
 ModelFactory = Callable[..., nn.Module]
-_REGISTRY: dict[str, tuple[ModelFactory, type]] = {}
+_REGISTRY: dict[str, tuple[ModelFactory, type | None]] = {}
 
 
-def register_model(name: str, weights_enum: type) -> Callable[[ModelFactory], ModelFactory]:
+def register_model(name: str, weights_enum: type | None = None) -> Callable[[ModelFactory], ModelFactory]:
+    """Add an architecture; ``weights_enum`` is its torchvision weights enum, None when it has none."""
+
     def deco(fn: ModelFactory) -> ModelFactory:
         _REGISTRY[name] = (fn, weights_enum)
         return fn
@@ -34,13 +37,14 @@ register_model("mobilenet_v3_large", tvm.MobileNet_V3_Large_Weights)(tvm.mobilen
 register_model("resnet18", tvm.ResNet18_Weights)(tvm.resnet18)
 register_model("resnet50", tvm.ResNet50_Weights)(tvm.resnet50)
 register_model("efficientnet_b0", tvm.EfficientNet_B0_Weights)(tvm.efficientnet_b0)
+register_model("defectnet")(DefectNet)  # ours, for from-scratch training on CPUs (see defectnet.py)
 
 
 def list_models() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def _lookup(name: str) -> tuple[ModelFactory, type]:
+def _lookup(name: str) -> tuple[ModelFactory, type | None]:
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -97,7 +101,10 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def _torchvision_weights(enum: type, spec: str):
+def _torchvision_weights(enum: type | None, spec: str):
+    if enum is None:
+        raise ModelRegistryError(f"this architecture has no torchvision weights; {spec!r} must be a local "
+                                 ".pth or .safetensors file")
     member = spec.rsplit(".", 1)[-1]
     if member == "DEFAULT":
         return enum.DEFAULT

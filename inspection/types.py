@@ -49,6 +49,7 @@ class Outcome(str, Enum):
     PASS = "pass"
     FAIL = "fail"
     REVIEW = "review"
+    INVALID = "invalid"  # the image-quality gate refused the frame: retake it, it was not judged
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,8 @@ class Verdict:
     ``defect_score`` is the summed probability of every class not marked as pass; the
     thresholds in the model card compare against it. ``timings_ms`` holds one entry per
     pipeline stage (decode, preprocess, inference, decision); inference is the time of the
-    whole batch the frame was part of (``batch_size`` frames).
+    whole batch the frame was part of (``batch_size`` frames). An INVALID verdict (the quality
+    gate refused the frame) has the failed check as ``label``, confidence 0 and a ``reason``.
     """
 
     frame_id: str
@@ -72,6 +74,7 @@ class Verdict:
     model_version: str
     timings_ms: Mapping[str, float]
     batch_size: int = 1
+    reason: str | None = None  # why an INVALID frame was refused (what to fix before the retake)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -86,4 +89,5 @@ class Verdict:
             "model_version": self.model_version,
             "timings_ms": dict(self.timings_ms),
             "batch_size": self.batch_size,
+            "reason": self.reason,
         }

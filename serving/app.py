@@ -16,12 +16,13 @@ from serving.auth import KeyRing
 from serving.config import Settings
 from serving.errors import install_error_handlers
 from serving.metrics import ServiceMetrics
-from serving.routes import health, inspect, model, verdicts
+from serving.monitor import LineMonitor
+from serving.routes import alarms, health, inspect, model, samples, ui, verdicts
 from serving.service import InspectionService
 
 log = logging.getLogger("defectscope.serving")
 _ROUTES = frozenset({"/v1/inspect", "/v1/inspect/batch", "/v1/model", "/v1/verdicts", "/healthz", "/readyz",
-                     "/metrics"})
+                     "/metrics", "/v1/samples", "/v1/model/reload", "/v1/alarms", "/v1/monitor", "/ui"})
 
 
 class RequestMetrics:
@@ -55,17 +56,21 @@ def create_app(settings: Settings, inspector: Inspector | None = None) -> FastAP
     """The service for ``settings``; ``inspector`` given (tests, embedding) skips loading ``settings.model``."""
     metrics = ServiceMetrics(settings.max_batch_size)
     service = InspectionService(settings, metrics, inspector)
+    monitor = LineMonitor(settings, metrics)
+    service.listeners.append(monitor.observe)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.auth_disabled:
             log.warning("AUTH IS DISABLED: anyone who can reach this port may use every endpoint. "
                         "Use this only for a local demo.")
+        monitor.start()
         await service.start()
         try:
             yield
         finally:
             await service.stop()
+            monitor.close()
 
     app = FastAPI(
         title="defectscope inspection service",
@@ -77,8 +82,9 @@ def create_app(settings: Settings, inspector: Inspector | None = None) -> FastAP
     app.state.service = service
     app.state.metrics = metrics
     app.state.keys = KeyRing(settings)
+    app.state.monitor = monitor
     install_error_handlers(app)
-    for r in (inspect.router, model.router, verdicts.router, health.router):
+    for r in (inspect.router, model.router, verdicts.router, samples.router, alarms.router, ui.router, health.router):
         app.include_router(r)
     app.add_middleware(RequestMetrics, metrics=metrics)
     return app

@@ -4,6 +4,10 @@ The first image in an empty queue waits at most ``max_wait_ms`` for company, the
 stacks up to ``max_batch_size`` CHW arrays and calls ``infer`` once. Concurrent stations share
 the cores through larger batches instead of fighting for them. The queue is bounded: ``submit``
 raises Overloaded at once when it is full, so the caller can answer 503 instead of waiting.
+
+Each item may name its own ``infer`` (the model that preprocessed it). A batch only holds items
+of one model, so after a hot reload queued images of the old model finish on the old model and
+the new one takes over at the next batch: nothing fails, nothing waits longer than one batch.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ class BatchResult:
 @dataclass
 class _Item:
     chw: np.ndarray
+    infer: Callable[[np.ndarray], np.ndarray]
     future: asyncio.Future[BatchResult]
     loop: asyncio.AbstractEventLoop
     enqueued: float
@@ -62,6 +67,7 @@ class MicroBatcher:
         self._queue: queue.Queue[_Item | None] = queue.Queue(maxsize=max_queue)
         self._metrics = metrics
         self._thread: threading.Thread | None = None
+        self._carry: _Item | None = None  # an item of another model, first in the next batch
         if metrics is not None:
             metrics.queue_depth.set_function(self._queue.qsize)
 
@@ -81,11 +87,12 @@ class MicroBatcher:
     def depth(self) -> int:
         return self._queue.qsize()
 
-    async def submit(self, chw: np.ndarray) -> BatchResult:
+    async def submit(self, chw: np.ndarray, infer: Callable[[np.ndarray], np.ndarray] | None = None) -> BatchResult:
+        """Probabilities for ``chw`` from ``infer`` (default: the batcher's own)."""
         if self._thread is None:
             raise RuntimeError("the batcher is not running")
         loop = asyncio.get_running_loop()
-        item = _Item(chw, loop.create_future(), loop, time.perf_counter())
+        item = _Item(chw, infer or self._infer, loop.create_future(), loop, time.perf_counter())
         try:
             self._queue.put_nowait(item)
         except queue.Full:
@@ -102,23 +109,29 @@ class MicroBatcher:
                 break
             if nxt is None:
                 return batch, True
+            if nxt.infer != first.infer:  # another model: it opens the next batch
+                self._carry = nxt
+                break
             batch.append(nxt)
         return batch, False
 
     def _run(self) -> None:
         stopping = False
         while not stopping:
-            first = self._queue.get()
+            first, self._carry = (self._carry, None) if self._carry is not None else (self._queue.get(), None)
             if first is None:
                 break
             batch, stopping = self._collect(first)
             self._process(batch)
+        if self._carry is not None:  # stop arrived right behind an item of another model
+            self._process([self._carry])
+            self._carry = None
 
     def _process(self, batch: list[_Item]) -> None:
         taken = time.perf_counter()
         try:
             t0 = time.perf_counter()
-            probs = self._infer(np.stack([it.chw for it in batch]))
+            probs = batch[0].infer(np.stack([it.chw for it in batch]))
             infer_ms = (time.perf_counter() - t0) * 1000.0
         except Exception as exc:  # a bug or a broken backend: every waiting request gets the error
             log.exception("inference failed for a batch of %d", len(batch))

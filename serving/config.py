@@ -17,7 +17,7 @@ from inspection.errors import DefectscopeError
 MIN_KEY_LENGTH = 16
 # Placeholders copied from docs are the most common leaked "secret".
 _PLACEHOLDER_KEYS = {"changethis", "changeme", "secret", "password", "station", "engineer"}
-KEEP_CHOICES = ("fail", "review", "pass")
+KEEP_CHOICES = ("fail", "review", "pass", "invalid")
 
 
 class SettingsError(DefectscopeError):
@@ -53,15 +53,34 @@ class Settings(BaseSettings):
     verdict_db: Path | None = Field(Path("defectscope-verdicts.sqlite"),
                                     description="SQLite verdict log; empty switches it off.")
     keep_images_dir: Path | None = Field(None, description="Keep the images of these verdicts here for QA.")
-    keep_images_for: Annotated[tuple[str, ...], NoDecode] = ("fail", "review")
+    keep_images_for: Annotated[tuple[str, ...], NoDecode] = ("fail", "review", "invalid")
     # auth
     auth_disabled: bool = False
     station_keys: Keys = Field(default_factory=list, description="Comma-separated keys that may inspect.")
     engineer_keys: Keys = Field(default_factory=list, description="Comma-separated keys that may do everything.")
+    # model registry and sample intake (issue 7)
+    registry: Path | None = Field(None, description="Model registry folder; its champion for `line` is served.")
+    line: str = Field("default", pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$",
+                      description="Line or product whose champion this service runs.")
+    registry_watch_s: float | None = Field(None, gt=0, description="Poll the registry this often and load a "
+                                           "new champion by itself; unset: only POST /v1/model/reload.")
+    samples_dir: Path | None = Field(None, description="Dataset folder new labelled samples go to; "
+                                     "default: defectscope-samples next to the verdict log.")
+    # line monitoring (issue 8): SPC alarms per station and model version
+    alarm_db: Path | None = Field(None, description="SQLite alarm log; default: defectscope-alarms.sqlite next to "
+                                  "the verdict log (none when the verdict log is off).")
+    alarm_webhook: str | None = Field(None, pattern=r"^https?://\S+$",
+                                      description="POST each alarm raise/clear as JSON to this URL.")
+    alarm_webhook_timeout_s: float = Field(3.0, gt=0, le=60)
+    spc_baseline: int = Field(500, ge=20, description="Parts per station whose fail rate sets the control limits.")
+    spc_window: int = Field(50, ge=5, description="Parts per p-chart point.")
+    spc_false_alarms_per_10k: float = Field(1.0, gt=0, le=1000, description="Fault-free alarms the limits allow "
+                                            "per 10,000 parts.")
     # lifecycle
     stop_after_s: float | None = Field(None, gt=0, description="Stop by itself after this many seconds (CI).")
 
-    @field_validator("verdict_db", "keep_images_dir", "model", mode="before")
+    @field_validator("verdict_db", "keep_images_dir", "model", "registry", "samples_dir", "alarm_db", "alarm_webhook",
+                     mode="before")
     @classmethod
     def _empty_is_none(cls, v: Any) -> Any:
         return None if isinstance(v, str) and not v.strip() else v  # DEFECTSCOPE_VERDICT_DB= switches the log off

@@ -34,6 +34,13 @@ class ServiceMetrics:
         self.shed = Counter("defectscope_shed", "Requests refused with 503 because the queue was full", registry=r)
         self.log_backlog = Gauge("defectscope_verdict_log_backlog", "Verdicts not yet written to SQLite",
                                  registry=r)
+        # line monitoring (serving/monitor.py)
+        self.alarms_active = Gauge("defectscope_alarms_active", "1 while an SPC alarm episode is active",
+                                   ["station", "kind"], registry=r)
+        self.alarm_events = Counter("defectscope_alarm_events", "SPC alarm episodes raised and cleared",
+                                    ["station", "kind", "state"], registry=r)
+        self.webhook_failures = Counter("defectscope_alarm_webhook_failures", "Alarm webhook posts that failed",
+                                        registry=r)
         self._stations: set[str] = set()
         self._lock = threading.Lock()
 

@@ -44,7 +44,9 @@ class ExplanationOut(BaseModel):
 
 class InspectResponse(BaseModel):
     request_id: str
-    verdict: Literal["pass", "fail", "review"]
+    verdict: Literal["pass", "fail", "review", "invalid"] = Field(
+        description="invalid: the image-quality gate refused the frame (see reason): retake it, never a pass.")
+    reason: str | None = Field(None, description="Why an invalid frame was refused and what to fix.")
     label: str
     confidence: float
     defect_score: float = Field(description="Summed probability of the defect classes; compared to thresholds.")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import logging
 import time
@@ -19,11 +20,13 @@ import numpy as np
 
 from inspection.errors import DefectscopeError, ImageDecodeError, ImageTooLargeError, PreprocessError
 from inspection.inspector import Inspector
+from inspection.registry import ModelRegistry
 from inspection.types import Frame
 from serving.batcher import MicroBatcher, Overloaded
 from serving.config import Settings
 from serving.errors import ApiError
 from serving.metrics import ServiceMetrics
+from serving.reload import ReloadError, ReloadOutcome, open_inspector, prepare, resolve, warm_up
 from serving.schemas import ExplanationOut, ImageOut, InspectResponse, ModelRef, ThresholdsOut
 from serving.verdict_log import VerdictLog, VerdictRecord
 
@@ -31,11 +34,16 @@ log = logging.getLogger("defectscope.serving")
 
 
 def load_inspector(settings: Settings) -> Inspector:
-    """The one place a model is resolved and loaded (a registry lookup will grow here)."""
-    if settings.model is None:
-        raise DefectscopeError("no model given: pass --model BUNDLE or set DEFECTSCOPE_MODEL")
-    return Inspector.from_path(settings.model, backend=settings.backend, batch_size=settings.max_batch_size,
-                               threads=settings.threads, max_pixels=settings.max_pixels)
+    """The one place a model is resolved and loaded: ``settings.model`` (a bundle folder), else the
+    champion of ``settings.line`` in ``settings.registry``."""
+    if settings.model is None and settings.registry is None:
+        raise DefectscopeError("no model given: pass --model BUNDLE or --registry REGISTRY "
+                               "(DEFECTSCOPE_MODEL, DEFECTSCOPE_REGISTRY)")
+    try:
+        path, _ = resolve(settings)
+    except ReloadError as exc:
+        raise DefectscopeError(str(exc)) from None
+    return open_inspector(settings, path)
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,10 @@ class InspectionService:
         self._pool: ThreadPoolExecutor | None = None
         self._in_flight = 0
         self._explainer: Any = None  # inspection.explain.Explainer, built on the first ?explain=true
+        self.listeners: list[Any] = []  # called (station, verdict, card, ts) after each verdict: the line monitor
+        self._reload_lock = asyncio.Lock()
+        self._watch_task: asyncio.Task[None] | None = None
+        self.reloads = 0
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -72,12 +84,19 @@ class InspectionService:
             self.verdict_log.start()
             self.metrics.log_backlog.set_function(lambda: self.verdict_log.backlog if self.verdict_log else 0)
         self._pool = ThreadPoolExecutor(s.decode_threads, thread_name_prefix="defectscope-decode")
-        if self.inspector is None and s.model is not None:
+        if self.inspector is None and (s.model is not None or s.registry is not None):
             self.inspector = await asyncio.get_running_loop().run_in_executor(self._pool, load_inspector, s)
+        if s.registry is not None and s.registry_watch_s is not None:
+            self._watch_task = asyncio.create_task(self._watch(s.registry_watch_s))
         if self.inspector is None:
             log.warning("no model loaded: /v1/inspect answers 503 until the service is started with --model")
             return
-        await asyncio.get_running_loop().run_in_executor(self._pool, self._warm_up, self.inspector)
+        await asyncio.get_running_loop().run_in_executor(self._pool, warm_up, self.inspector, s.max_batch_size)
+        self._start_batcher()
+
+    def _start_batcher(self) -> None:
+        assert self.inspector is not None
+        s = self.settings
         self.batcher = MicroBatcher(self.inspector.infer, max_batch_size=s.max_batch_size,
                                     max_wait_ms=s.batch_wait_ms, max_queue=s.max_queue, metrics=self.metrics)
         self.batcher.start()
@@ -85,14 +104,64 @@ class InspectionService:
         card = self.inspector.card
         log.info("serving %s@%s (%s backend)", card.name, card.version, self.inspector.backend.name)
 
-    def _warm_up(self, inspector: Inspector) -> None:
-        """First calls allocate and plan; pay that before the first part, at every batch size seen."""
-        h, w = inspector.card.preprocess.input_size
-        for n in sorted({1, self.settings.max_batch_size}):
-            inspector.infer(np.zeros((n, inspector.card.preprocess.channels, h, w), np.float32))
+    # -- hot reload -----------------------------------------------------------------------------
+    async def reload(self, version: str | None = None, *, force: bool = False) -> ReloadOutcome:
+        """Load, vet and swap in a model while the current one keeps serving (see serving/reload.py).
+
+        Requests already decoded finish on the model that preprocessed them (the batcher keeps
+        models apart), so a swap fails nothing and delays nothing beyond one batch.
+        """
+        async with self._reload_lock:
+            old = self.inspector
+            t0 = time.perf_counter()
+            cand = await asyncio.get_running_loop().run_in_executor(
+                None, prepare, self.settings, old.card if old else None, version, force)
+            new = cand.inspector
+            changed = old is None or old.card.version != new.card.version or force
+            if changed:
+                self.inspector = new  # one assignment: the next request prepares with the new model
+                if self.batcher is None:
+                    self._start_batcher()
+                self.reloads += 1
+                log.info("reloaded: %s -> %s@%s from %s", old.card.version if old else "(none)", new.card.name,
+                         new.card.version, cand.source)
+            return ReloadOutcome(
+                previous=ModelRef(name=old.card.name, version=old.card.version) if old else None,
+                model=ModelRef(name=(self.inspector or new).card.name, version=(self.inspector or new).card.version),
+                changed=changed, source=cand.source, load_ms=round(cand.load_ms, 1),
+                verify_ms=round(cand.verify_ms, 1), total_ms=round(_ms(t0), 1), notes=list(cand.notes))
+
+    async def _watch(self, every_s: float) -> None:
+        """Poll the registry; a new champion for our line is loaded like POST /v1/model/reload."""
+        assert self.settings.registry is not None
+        reg = ModelRegistry(self.settings.registry)
+        refused: str | None = None
+        while True:
+            await asyncio.sleep(every_s)
+            champ = current = None
+            try:
+                champ = await asyncio.get_running_loop().run_in_executor(None, reg.champion_version,
+                                                                         self.settings.line)
+                current = self.inspector.card.version if self.inspector else None
+                if champ is None or champ in (current, refused):
+                    continue
+                await self.reload()
+            except ReloadError as exc:
+                refused = champ  # do not retry a refused champion every poll; a new one is tried
+                log.error("registry watch: champion %s refused, keeping %s: %s", champ, current, exc)
+            except DefectscopeError as exc:
+                log.error("registry watch: %s", exc)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the watch must outlive any surprise; the service keeps serving
+                log.exception("registry watch failed; retrying")
 
     async def stop(self) -> None:
         self.ready = False
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch_task
         if self.batcher is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.batcher.stop)
         if self._pool is not None:
@@ -159,7 +228,7 @@ class InspectionService:
         except PreprocessError as exc:
             raise ApiError(422, "preprocess_failed", str(exc)) from None
         try:
-            res = await self.batcher.submit(p.chw)
+            res = await self.batcher.submit(p.chw, inspector.infer)  # the model that preprocessed it infers it
         except Overloaded:
             self.metrics.shed.inc()
             raise ApiError(503, "overloaded", "the inference queue is full; retry later",
@@ -190,8 +259,10 @@ class InspectionService:
                 scores=dict(v.scores), model_name=card.name, model_version=card.version,
                 latency_ms=timings["total"], batch_size=v.batch_size, metadata=metadata,
             ), image=data, image_format=p.frame.meta["format"])
+        for listen in self.listeners:
+            listen(station, v, card, time.time())
         return InspectResponse(
-            request_id=request_id, verdict=v.outcome.value, label=v.label, confidence=v.confidence,
+            request_id=request_id, verdict=v.outcome.value, label=v.label, confidence=v.confidence, reason=v.reason,
             defect_score=v.defect_score, scores=dict(v.scores),
             thresholds=ThresholdsOut(fail=card.thresholds.fail, review=card.thresholds.review),
             model=ModelRef(name=card.name, version=card.version),

@@ -191,6 +191,21 @@ class VerdictLog:
             r["metadata"] = json.loads(r["metadata"]) if r["metadata"] else None
         return rows
 
+    def get(self, verdict_id: int) -> dict[str, Any] | None:
+        """One logged verdict by its row id, or None. Call it after ``flush`` to see the latest rows."""
+        conn = _connect(self.path)
+        try:
+            conn.row_factory = sqlite3.Row
+            row = conn.execute(f"SELECT id, {','.join(_COLUMNS)} FROM verdicts WHERE id = ?", (verdict_id,)).fetchone()
+        finally:
+            conn.close()
+        if row is None:
+            return None
+        r = dict(row)
+        r["scores"] = json.loads(r["scores"])
+        r["metadata"] = json.loads(r["metadata"]) if r["metadata"] else None
+        return r
+
     def count(self) -> int:
         conn = _connect(self.path)
         try:

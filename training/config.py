@@ -62,10 +62,16 @@ class AugmentConfig:
 class TrainConfig:
     data: str
     out: str
-    arch: str = "mobilenet_v3_small"
+    arch: str = "defectnet"  # trains from scratch on a CPU; see inspection/defectnet.py
     input_size: tuple[int, int] | None = None  # (height, width); None: long_side, camera aspect kept
     long_side: int = 160
-    color: str = "rgb"  # "rgb" or "gray"
+    # "auto" takes the dataset's hint (dataset.json "preprocess", written by 'dataset synth'), else rgb / none
+    color: str = "auto"  # "rgb", "gray" or "auto"
+    fixture: str = "auto"  # "bright", "dark" (crop around the part: inspection/fixture.py), "none" or "auto"
+    fixture_margin: float = 0.05
+    # weight of the auxiliary defect-mask loss when the dataset has masks (0 turns it off): pixel
+    # supervision teaches a from-scratch net where defects are within a few epochs (mask_loss.py)
+    mask_loss: float = 1.0
     mean: tuple[float, ...] | None = None  # None: ImageNet for rgb, 0.5/0.25 for gray
     std: tuple[float, ...] | None = None
     roi: tuple[int, int, int, int] | None = None  # x, y, w, h in captured pixels
@@ -100,8 +106,10 @@ class TrainConfig:
     RUNTIME_ONLY = ("threads", "num_workers", "device", "eval_batch_size", "time_limit_min")
 
     def __post_init__(self) -> None:
-        if self.color not in ("rgb", "gray"):
-            raise TrainConfigError(f"color must be 'rgb' or 'gray', not {self.color!r}")
+        if self.color not in ("rgb", "gray", "auto"):
+            raise TrainConfigError(f"color must be 'rgb', 'gray' or 'auto', not {self.color!r}")
+        if self.fixture not in ("bright", "dark", "none", "auto"):
+            raise TrainConfigError(f"fixture must be 'bright', 'dark', 'none' or 'auto', not {self.fixture!r}")
         if self.monitor not in MONITORS:
             raise TrainConfigError(f"monitor must be one of {MONITORS}, not {self.monitor!r}")
         if self.balance not in BALANCE:
@@ -114,7 +122,8 @@ class TrainConfig:
             "epochs": self.epochs >= 1, "long_side": self.long_side >= 16, "batch_size": self.batch_size >= 2,
             "lr": self.lr > 0,
             "weight_decay": self.weight_decay >= 0, "patience": self.patience >= 0, "min_epochs": self.min_epochs >= 0,
-            "label_smoothing": 0 <= self.label_smoothing < 1,
+            "label_smoothing": 0 <= self.label_smoothing < 1, "mask_loss": self.mask_loss >= 0,
+            "fixture_margin": 0 <= self.fixture_margin <= 1,
             "bn_momentum": 0 < self.bn_momentum <= 1, "warmup_epochs": self.warmup_epochs >= 0,
             "target_recall": 0 < self.target_recall <= 1, "num_workers": self.num_workers >= 0,
         }

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset as TorchDataset
@@ -21,10 +22,13 @@ from inspection.decode import decode_image
 from inspection.errors import ImageDecodeError, PreprocessError
 from inspection.imageinfo import read_image_info
 from inspection.preprocess import Preprocessor
+from training.mask_loss import NO_MASK
 
 
-def load_prepared(path: Path, preprocessor: Preprocessor) -> np.ndarray:
-    """One file -> prepared HxWxC uint8, decoded exactly as Inspector.decode does."""
+def load_prepared(path: Path, preprocessor: Preprocessor, mask_path: Path | None = None
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
+    """One file -> (prepared HxWxC uint8, decoded exactly as Inspector.decode does; its mask
+    as HxW 0/1 uint8 through the same crop and resize, or None without ``mask_path``)."""
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -33,7 +37,12 @@ def load_prepared(path: Path, preprocessor: Preprocessor) -> np.ndarray:
     info = read_image_info(data)
     captured = (info.height, info.width)
     image, _ = decode_image(data, color=pre.decode_color, min_size=pre.min_decode_size(captured))
-    return preprocessor.prepare(image, captured)
+    if mask_path is None:
+        return preprocessor.prepare(image, captured), None
+    mask = cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE)
+    if mask is None:
+        raise ImageDecodeError(f"cannot read the mask {mask_path}")
+    return preprocessor.prepare_with_mask(image, mask, captured)
 
 
 @dataclass
@@ -45,6 +54,7 @@ class CachedSplit:
     labels: np.ndarray  # int64 class indices
     paths: list[str]
     skipped: list[str] = field(default_factory=list)  # "path: reason" for unreadable files
+    masks: list[np.ndarray | None] | None = None  # HxW 0/1 per image (None: that image has none)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -61,6 +71,7 @@ def load_split(
     *,
     threads: int = 2,
     on_image: Callable[[], None] | None = None,
+    masks: bool = False,
 ) -> CachedSplit:
     """Decode every image of ``split`` in parallel (OpenCV releases the GIL while decoding).
 
@@ -74,8 +85,9 @@ def load_split(
         raise DatasetError(f"{split} split has labels {unknown} that dataset.json does not list: fix the manifest")
 
     def work(sample):
+        mask_path = dataset.root / sample.mask if masks and sample.mask else None
         try:
-            return load_prepared(dataset.abspath(sample), preprocessor), None
+            return load_prepared(dataset.abspath(sample), preprocessor, mask_path), None
         except (ImageDecodeError, PreprocessError) as exc:
             return None, f"{sample.path}: {exc}"
         finally:
@@ -84,15 +96,17 @@ def load_split(
 
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         results = list(pool.map(work, samples))
-    images, labels, paths, skipped = [], [], [], []
-    for sample, (img, err) in zip(samples, results, strict=True):
+    images, labels, paths, skipped, mask_list = [], [], [], [], []
+    for sample, (loaded, err) in zip(samples, results, strict=True):
         if err is not None:
             skipped.append(err)
             continue
-        images.append(img)
+        images.append(loaded[0])
+        mask_list.append(loaded[1])
         labels.append(index[sample.label])
         paths.append(sample.path)
-    return CachedSplit(split, images, np.asarray(labels, dtype=np.int64), paths, skipped)
+    return CachedSplit(split, images, np.asarray(labels, dtype=np.int64), paths, skipped,
+                       mask_list if masks and any(m is not None for m in mask_list) else None)
 
 
 class AugmentedImages(TorchDataset):
@@ -106,14 +120,24 @@ class AugmentedImages(TorchDataset):
     def __len__(self) -> int:
         return len(self.split)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, ...]:
+        """(image, label), plus the mask (1xHxW float, NO_MASK where unknown) when the split has masks."""
         img = self.split.images[i]
+        mask = self.split.masks[i] if self.split.masks is not None else None
         if self.augment is not None:
-            img = self.augment(image=img)["image"]
+            if self.split.masks is not None:  # the same geometry for the mask
+                out = self.augment(image=img, mask=mask if mask is not None else np.zeros(img.shape[:2], np.uint8))
+                img, mask = out["image"], (out["mask"] if mask is not None else None)
+            else:
+                img = self.augment(image=img)["image"]
             if img.ndim == 2:  # some albumentations ops drop a single channel axis
                 img = img[:, :, None]
-        x = self.preprocessor.normalize(np.ascontiguousarray(img))
-        return torch.from_numpy(x), int(self.split.labels[i])
+        x = torch.from_numpy(self.preprocessor.normalize(np.ascontiguousarray(img)))
+        if self.split.masks is None:
+            return x, int(self.split.labels[i])
+        m = (torch.from_numpy(np.ascontiguousarray(mask)).float()[None] if mask is not None
+             else torch.full((1, *img.shape[:2]), NO_MASK))
+        return x, int(self.split.labels[i]), m
 
 
 def stack_normalized(split: CachedSplit, preprocessor: Preprocessor) -> np.ndarray:

@@ -20,6 +20,7 @@ from training.config import TrainConfig
 from training.data import CachedSplit
 from training.loop import predict
 from training.metrics import classification_metrics, defect_scores
+from training.monitoring import learn_quality, score_reference
 from training.progress import Reporter
 from training.result import TrainResult
 from training.run_dir import RunDir
@@ -60,7 +61,9 @@ def finalize(config: TrainConfig, dataset: Dataset, model: nn.Module, parent: Mo
     card = ModelCard(
         name=config.name or dataset.root.name, version="", arch=config.arch, classes=classes,
         pass_classes=pass_classes, preprocess=pre.config, thresholds=thresholds,
-        metrics={"val": vm, "calibration": cal}, dataset_fingerprint=dataset.fingerprint(),
+        metrics={"val": vm, "calibration": cal, "val_scores": score_reference(probs, val.labels, classes,
+                                                                              pass_classes, thresholds.fail)},
+        quality=learn_quality(dataset, pre.config, rep.message), dataset_fingerprint=dataset.fingerprint(),
         parent_version=parent.version if parent is not None else None,
         extra={"training": {"best_epoch": partial.best_epoch, "epochs_run": partial.epochs_run,
                             "stop_reason": partial.stop_reason, "train_seconds": partial.train_seconds,

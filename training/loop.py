@@ -7,7 +7,7 @@ way on CPU (measured on mobilenet_v3_small), and so do cuDNN's under AMP.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -26,7 +26,7 @@ def autocast(device: torch.device, amp: bool):
 
 def train_epoch(
     model: nn.Module,
-    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    batches: Iterable[Sequence[torch.Tensor]],
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     loss_fn: nn.Module,
@@ -34,17 +34,24 @@ def train_epoch(
     scaler: torch.amp.GradScaler | None,
     amp: bool,
     on_step: Callable[[float, float], None] | None = None,
+    aux_loss: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> tuple[float, float]:
-    """Mean loss and accuracy over the epoch (this process's share of it)."""
+    """Mean loss and accuracy over the epoch (this process's share of it).
+
+    With ``aux_loss`` the model returns (logits, mask logits) and batches carry masks third.
+    """
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
-    for x, y in batches:
-        x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-        y = y.to(device, non_blocking=True)
+    for batch in batches:
+        x = batch[0].to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+        y = batch[1].to(device, non_blocking=True)
         optimizer.zero_grad(set_to_none=True)
         with autocast(device, amp):
-            logits = model(x)
+            out = model(x)
+            logits = out[0] if isinstance(out, tuple) else out
             loss = loss_fn(logits.float(), y)
+            if aux_loss is not None:
+                loss = loss + aux_loss(out[1].float(), y, batch[2].to(device, non_blocking=True))
         if scaler is not None:
             scaler.scale(loss).backward()
             scaler.step(optimizer)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from functools import partial
 from typing import Any
 
 import torch
@@ -25,6 +26,7 @@ from training.config import TrainConfig
 from training.data import AugmentedImages, CachedSplit, load_split
 from training.finalize import finalize
 from training.loop import nll, predict, train_epoch
+from training.mask_loss import WithMaskHead, mask_loss
 from training.metrics import classification_metrics
 from training.model_init import build_network, from_bundle, set_bn_momentum
 from training.plots import learning_curves
@@ -44,15 +46,23 @@ def _resolve(config: TrainConfig, dataset: Dataset) -> TrainConfig:
     """Fill defaults that depend on the data; a fine-tuned model keeps its parent's preprocessing."""
     if config.name is None:
         config = config.with_(name=dataset.root.resolve().name)
+    hint = dataset.info.extra.get("preprocess") or {}  # what 'dataset synth' knows suits its frames
+    if config.color == "auto":
+        config = config.with_(color=hint.get("color") if hint.get("color") in ("rgb", "gray") else "rgb")
+    if config.fixture == "auto":
+        config = config.with_(fixture=hint.get("fixture") if hint.get("fixture") in ("bright", "dark") else "none")
     if config.input_size is None and not config.init_from:
-        config = config.with_(input_size=_input_size_for(dataset, config.long_side, config.roi))
+        # a fixtured part is cropped square-ish around itself, so the frame's aspect does not apply
+        size = (config.long_side,) * 2 if config.fixture != "none" else None
+        config = config.with_(input_size=size or _input_size_for(dataset, config.long_side, config.roi))
     if config.init_from:
         from inspection.bundle import load_bundle
 
         pre = load_bundle(config.init_from).card.preprocess
         config = config.with_(arch=load_bundle(config.init_from, verify=False).card.arch,
                               input_size=tuple(pre.input_size), color=pre.color, mean=tuple(pre.mean),
-                              std=tuple(pre.std), roi=None if pre.roi is None else tuple(pre.roi))
+                              std=tuple(pre.std), roi=None if pre.roi is None else tuple(pre.roi),
+                              fixture=pre.fixture or "none", fixture_margin=pre.fixture_margin)
     return config.with_(mean=config.resolved_mean, std=config.resolved_std)
 
 
@@ -151,10 +161,11 @@ def _train(config: TrainConfig, dist: distributed.DistInfo, use_cuda: bool, rep:
     classes = tuple(dataset.info.classes)
     pass_classes = tuple(c for c in dataset.info.pass_classes if c in classes)
     pre = Preprocessor(PreprocessConfig(tuple(config.input_size), config.color, config.resolved_mean,
-                                        config.resolved_std, config.roi))
+                                        config.resolved_std, config.roi,
+                                        None if config.fixture == "none" else config.fixture, config.fixture_margin))
     rep.message(f"decoding {len(dataset.split('train')) + len(dataset.split('val'))} images once "
                 f"({config.input_size[0]}x{config.input_size[1]} {config.color}, {threads} threads)")
-    train_split = load_split(dataset, "train", classes, pre, threads=threads)
+    train_split = load_split(dataset, "train", classes, pre, threads=threads, masks=config.mask_loss > 0)
     val_split = load_split(dataset, "val", classes, pre, threads=threads)
     skipped = train_split.skipped + val_split.skipped
     for line in skipped[:10]:
@@ -167,7 +178,14 @@ def _train(config: TrainConfig, dist: distributed.DistInfo, use_cuda: bool, rep:
     else:
         model, parent = build_network(config.arch, classes, pre.config.channels, config.weights), None
     set_bn_momentum(model, config.bn_momentum)
-    model.to(device, memory_format=torch.channels_last)
+    trained: nn.Module = model  # the model, or the model with its training-only mask head
+    aux = None
+    if train_split.masks is not None:
+        trained = WithMaskHead(model, classes, pass_classes)
+        aux = partial(mask_loss, defect_index=trained.defect_index, weight=config.mask_loss)
+        rep.message(f"defect masks found for {sum(m is not None for m in train_split.masks)} training images: "
+                    f"adding the mask loss (weight {config.mask_loss})")
+    trained.to(device, memory_format=torch.channels_last)
     counts = train_split.class_counts(len(classes))
     weights = class_weights(counts)
     loss_fn = nn.CrossEntropyLoss(
@@ -184,7 +202,7 @@ def _train(config: TrainConfig, dist: distributed.DistInfo, use_cuda: bool, rep:
     loader = DataLoader(AugmentedImages(train_split, pre, augment), batch_size=config.batch_size, sampler=sampler,
                         num_workers=config.num_workers, drop_last=len(sampler) > config.batch_size,
                         pin_memory=use_cuda, persistent_workers=config.num_workers > 0)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(trained.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = _scheduler(optimizer, config, len(loader))
     scaler = torch.amp.GradScaler("cuda") if use_cuda and config.amp else None
 
@@ -196,6 +214,8 @@ def _train(config: TrainConfig, dist: distributed.DistInfo, use_cuda: bool, rep:
         if ck.get("fingerprint") != dataset.fingerprint() or tuple(ck.get("classes", ())) != classes:
             raise CheckpointError(f"{run.last} was trained on other data (the dataset changed): pass --restart")
         model.load_state_dict(ck["model"])
+        if aux is not None and ck.get("mask_head"):
+            trained.head.load_state_dict(ck["mask_head"])  # type: ignore[union-attr]
         optimizer.load_state_dict(ck["optimizer"])
         scheduler.load_state_dict(ck["scheduler"])
         if scaler is not None and ck.get("scaler"):
@@ -204,9 +224,9 @@ def _train(config: TrainConfig, dist: distributed.DistInfo, use_cuda: bool, rep:
         state["best_score"] = tuple(state["best_score"]) if state["best_score"] is not None else None
         resumed_from = state["epoch"]
         rep.message(f"resuming {run.root} after epoch {resumed_from} (best so far: epoch {state['best_epoch']})")
-    net: nn.Module = model
+    net: nn.Module = trained
     if dist.enabled:
-        net = nn.parallel.DistributedDataParallel(model, device_ids=[dist.local_rank] if use_cuda else None)
+        net = nn.parallel.DistributedDataParallel(trained, device_ids=[dist.local_rank] if use_cuda else None)
 
     stop_reason = "completed"
     per_class = dict(zip(classes, counts.tolist(), strict=True))
@@ -220,7 +240,7 @@ def _train(config: TrainConfig, dist: distributed.DistInfo, use_cuda: bool, rep:
         rep.start(f"epoch {epoch}/{config.epochs}", len(loader))
         try:
             loss, acc = train_epoch(net, loader, optimizer, scheduler, loss_fn, device, scaler, config.amp,
-                                    lambda lo, ac: rep.advance(f"loss {lo:.4f} acc {ac:.3f}"))
+                                    lambda lo, ac: rep.advance(f"loss {lo:.4f} acc {ac:.3f}"), aux)
         finally:
             rep.stop()
         loss, acc = distributed.all_mean([loss, acc], dist)
@@ -245,6 +265,7 @@ def _train(config: TrainConfig, dist: distributed.DistInfo, use_cuda: bool, rep:
             save_checkpoint(run.last, {**state, "model": cpu_state(model), "optimizer": optimizer.state_dict(),
                                        "scheduler": scheduler.state_dict(), "fingerprint": dataset.fingerprint(),
                                        "scaler": scaler.state_dict() if scaler is not None else None,
+                                       "mask_head": cpu_state(trained.head) if aux is not None else None,
                                        "classes": list(classes)})
             run.write_history(state["history"])
             learning_curves(state["history"], run.curves)

@@ -19,7 +19,12 @@ def demo_cmd(
     seconds: float | None = typer.Option(
         None, min=1, envvar="DEFECTSCOPE_DEMO_SECONDS", show_envvar=True,
         help="Stop by itself after this many seconds (default: run until Ctrl-C)."),
-    train_minutes: float = typer.Option(3.0, min=0.5, help="Time limit for training the demo model."),
+    train_minutes: float = typer.Option(10.0, min=0.5, help="Time limit for training the demo model (the best "
+                                        "epoch so far is kept)."),
+    fault: str = typer.Option(
+        "tool_fault@400:defect=scratch,rate=0.5",
+        help="Scheduled fault of the simulated line (tool_fault@PART:defect=..,rate=..,end=PART or "
+             "lighting_drift@PART:gain=..,ramp=..); 'none' for a clean line."),
 ) -> None:
     """The whole system on one machine: simulated camera -> HTTP service -> live verdicts."""
     import signal
@@ -33,7 +38,13 @@ def demo_cmd(
             seconds = float(os.environ["DEFECTSCOPE_STOP_AFTER_S"])
         except ValueError:
             fail("DEFECTSCOPE_STOP_AFTER_S must be a number of seconds")
-    cfg = DemoConfig(model=model, data=data, port=port, rate=rate, seconds=seconds, train_minutes=train_minutes)
+    from inspection.simulation import parse_event
+
+    fault_spec = None if fault.strip().lower() in ("", "none") else fault.strip()
+    if fault_spec is not None:
+        parse_event(fault_spec)  # a typo fails here, before any training
+    cfg = DemoConfig(model=model, data=data, port=port, rate=rate, seconds=seconds, train_minutes=train_minutes,
+                     fault=fault_spec)
     err_console.print("[bold yellow]WARNING: the demo service runs WITHOUT authentication, on 127.0.0.1 only. "
                       "Use 'defectscope serve' with API keys on a real line.[/]")
     say = lambda m: console.print(m, highlight=False)  # noqa: E731

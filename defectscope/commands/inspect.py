@@ -17,12 +17,13 @@ import typer
 from defectscope.commands._common import console, err_console, fail, user_errors
 
 FAIL_ON = ("defect", "review", "error", "none")
-COLOURS = {"pass": "green", "fail": "red", "review": "yellow", "error": "magenta"}
+COLOURS = {"pass": "green", "fail": "red", "review": "yellow", "invalid": "cyan", "error": "magenta"}
 
 
 def _exit_code(counts: Counter[str], fail_on: list[str]) -> int:
     hit = (("defect" in fail_on or "review" in fail_on) and counts["fail"] > 0) or (
-        "review" in fail_on and counts["review"] > 0) or ("error" in fail_on and counts["error"] > 0)
+        "review" in fail_on and counts["review"] > 0) or (
+        "error" in fail_on and counts["error"] + counts["invalid"] > 0)
     return 1 if hit else 0
 
 
@@ -34,7 +35,8 @@ def _print_line(res) -> None:
     c = COLOURS[v.outcome.value]
     console.print(
         f"[{c}]{v.outcome.value:<6}[/] {v.source}  label={v.label} confidence={v.confidence:.3f} "
-        f"defect_score={v.defect_score:.3f} model={v.model_name}@{v.model_version}",
+        f"defect_score={v.defect_score:.3f} model={v.model_name}@{v.model_version}"
+        + (f"  reason: {v.reason}" if v.reason else ""),
         highlight=False,
     )
 
@@ -149,7 +151,8 @@ def _report(inspector, files: list[Path], out: Path, labels: Path | None, fail_o
             def advance(res) -> None:
                 tally[res.outcome] += 1
                 done = sum(tally.values())
-                text = " ".join(f"[{COLOURS[k]}]{tally[k]} {k}[/]" for k in ("fail", "review", "error") if tally[k])
+                text = " ".join(f"[{COLOURS[k]}]{tally[k]} {k}[/]" for k in ("fail", "review", "invalid", "error")
+                                if tally[k])
                 bar.update(task, advance=1, rate=done / max(time.perf_counter() - started, 1e-9), tally=text)
 
             for res in BatchRunner(inspector, workers=workers, explainer=explainer).run(todo, progress=advance):

@@ -25,6 +25,10 @@ def serve_cmd(
     max_queue: int | None = typer.Option(None, min=1, help="Images in flight before 503 [default: 32]."),
     no_auth: bool = typer.Option(False, "--no-auth", help="Turn API keys off (local demos only)."),
     stop_after: float | None = typer.Option(None, help="Stop by itself after this many seconds."),
+    registry: Path | None = typer.Option(None, help="Model registry: serve the champion of --line (no --model)."),
+    line: str | None = typer.Option(None, help="Line whose champion to serve [default: default]."),
+    watch: float | None = typer.Option(None, min=0.1, help="Poll the registry every N s; load a new champion."),
+    samples_dir: Path | None = typer.Option(None, help="Where POST /v1/samples stores labelled images."),
 ) -> None:
     """Serve verdicts over HTTP: POST an image to /v1/inspect, get pass / fail / review.
 
@@ -43,6 +47,7 @@ def serve_cmd(
         verdict_db=verdict_db,
         keep_images_dir=keep_images, max_batch_size=max_batch_size, batch_wait_ms=batch_wait_ms,
         max_queue=max_queue, auth_disabled=True if no_auth else None, stop_after_s=stop_after,
+        registry=registry, line=line, registry_watch_s=watch, samples_dir=samples_dir,
     )
     if settings.auth_disabled:
         err_console.print("[bold yellow]WARNING: authentication is OFF - anyone who can reach "
@@ -50,9 +55,10 @@ def serve_cmd(
     inspector = None
     if settings.workers == 1:  # load here so a bad bundle is one clear line, before the port opens
         inspector = load_inspector(settings)
-    elif settings.model is None:
+    elif settings.model is None and settings.registry is None:
         load_inspector(settings)  # raises the "no model given" error
-    err_console.print(f"serving {settings.model} on http://{settings.host}:{settings.port}  "
+    what = settings.model or f"the champion of line {settings.line!r} in {settings.registry}"
+    err_console.print(f"serving {what} on http://{settings.host}:{settings.port}  "
                       f"(docs: /docs, metrics: /metrics)", highlight=False)
     try:
         run_server(settings, inspector)

@@ -13,7 +13,7 @@ from defectscope.commands._common import console, err_console, fail, user_errors
 if TYPE_CHECKING:
     from serving.station import PartResult, StationSummary
 
-_COLOURS = {"pass": "green", "fail": "red", "review": "yellow"}
+_COLOURS = {"pass": "green", "fail": "red", "review": "yellow", "invalid": "cyan"}
 
 
 def _fmt(v: float | None) -> str:
@@ -40,6 +40,7 @@ def print_summary(summary: StationSummary) -> bool:
     console.print(
         f"[bold]{summary.parts} parts[/] in {summary.elapsed_s:.1f} s ({tput:.1f}/s): "
         f"[green]pass {c['pass']}[/]  [red]fail {c['fail']}[/]  [yellow]review {c['review']}[/]  "
+        + (f"[cyan]invalid {c['invalid']}[/]  " if c["invalid"] else "") +
         f"error {c['error']}  unsent {c['unsent']}   latency p50 {_fmt(summary.percentile(50))} / "
         f"p95 {_fmt(summary.percentile(95))} / p99 {_fmt(summary.percentile(99))} ms", highlight=False)
     if summary.truth_checked:

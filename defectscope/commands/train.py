@@ -30,11 +30,16 @@ def parse_size(text: str) -> tuple[int, int]:
 def train_cmd(
     data: Path = typer.Option(..., "--data", "-d", help="Dataset folder (layout with manifest.csv and splits)."),
     out: Path = typer.Option(..., "--out", "-o", help="Run folder: config, metrics, plots, checkpoints, bundle/."),
-    arch: str = typer.Option(None, help="Architecture (default mobilenet_v3_small; see inspection.models)."),
+    arch: str = typer.Option(None, help="Architecture: defectnet (default, trains from scratch on "
+                             "CPUs), mobilenet_v3_small, mobilenet_v3_large, resnet18, resnet50 or efficientnet_b0."),
     input_size: str = typer.Option(None, help="Model input, N or HEIGHTxWIDTH (default: see --long-side)."),
     long_side: int = typer.Option(None, min=16, help="Without --input-size: longer side in pixels, the camera's "
                                   "aspect ratio kept (default 160)."),
-    color: str = typer.Option(None, help="rgb or gray (default rgb)."),
+    color: str = typer.Option(None, help="rgb, gray or auto (default: the dataset's hint, else rgb)."),
+    fixture: str = typer.Option(None, help="Crop around the part first: bright, dark, none or auto (default: the "
+                                "dataset's hint, else none)."),
+    mask_loss: float = typer.Option(None, min=0, help="Weight of the auxiliary defect-mask loss when the dataset "
+                                    "has masks (default 1; 0 turns it off)."),
     epochs: int = typer.Option(None, min=1, help="Most epochs to train (default 40; early stopping may end sooner)."),
     batch_size: int = typer.Option(None, min=2, help="Images per step (default 16)."),
     lr: float = typer.Option(None, help="Peak learning rate of AdamW (default 0.001)."),
@@ -73,7 +78,8 @@ def train_cmd(
         except (OSError, json.JSONDecodeError) as exc:
             fail(f"cannot read training config {config}: {exc}")
     flags = {
-        "data": str(data), "out": str(out), "arch": arch, "color": color, "epochs": epochs,
+        "data": str(data), "out": str(out), "arch": arch, "color": color, "fixture": fixture,
+        "mask_loss": mask_loss, "epochs": epochs,
         "batch_size": batch_size, "lr": lr, "patience": patience, "monitor": monitor, "balance": balance,
         "weights": weights, "init_from": str(init_from) if init_from else None, "target_recall": target_recall,
         "review_false_reject": review_false_reject, "time_limit_min": time_limit, "seed": seed, "name": name,

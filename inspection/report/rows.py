@@ -34,7 +34,7 @@ def row_from_result(res: ItemResult) -> dict[str, Any]:
         "sha256": res.sha256,
         "width": res.size[1] if res.size else None,
         "height": res.size[0] if res.size else None,
-        "error": res.error,
+        "error": res.error or (v.reason if v else None),  # an invalid frame's reason: what to fix, then retake
         "heatmap_target": res.heatmap_target,
         "heatmap_peak": list(res.heatmap_peak) if res.heatmap_peak else None,
     }

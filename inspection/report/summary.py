@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any
 
-OUTCOMES = ("pass", "fail", "review", "error")
+OUTCOMES = ("pass", "fail", "review", "invalid", "error")
+UNJUDGED = ("error", "invalid")  # no verdict on the part: unreadable file, or refused by the quality gate
 
 
 @dataclass(frozen=True)
@@ -59,10 +60,10 @@ def _evaluate(rows: Sequence[dict[str, Any]], pass_classes: Sequence[str]) -> Ev
         return None
     confusion: dict[str, dict[str, int]] = {}
     for r in labelled:
-        pred = r["label"] if r["verdict"] != "error" else "error"
+        pred = r["label"] if r["verdict"] not in UNJUDGED else r["verdict"]
         row = confusion.setdefault(r["truth"], {})
         row[pred] = row.get(pred, 0) + 1
-    judged = [r for r in labelled if r["verdict"] != "error"]
+    judged = [r for r in labelled if r["verdict"] not in UNJUDGED]
     bad = [r for r in judged if r["truth"] not in pass_classes]
     good = [r for r in judged if r["truth"] in pass_classes]
     escapes = [r["path"] for r in bad if r["verdict"] == "pass"]
@@ -83,9 +84,9 @@ def summarize(rows: Sequence[dict[str, Any]], pass_classes: Sequence[str] = ("go
     by_folder: dict[str, Counter[str]] = {}
     for r, folder in zip(rows, folders, strict=True):
         by_folder.setdefault(folder, Counter())[r["verdict"]] += 1
-        if r["verdict"] != "error":
+        if r["verdict"] not in UNJUDGED:
             by_label.setdefault(r["label"], Counter())[r["verdict"]] += 1
-    judged = len(rows) - counts["error"]
+    judged = len(rows) - counts["error"] - counts["invalid"]
     models = sorted({f"{r['model_name']}@{r['model_version']}" for r in rows if r.get("model_version")})
     return Summary(
         total=len(rows), counts={k: counts.get(k, 0) for k in OUTCOMES}, fail_rate=_ratio(counts["fail"], judged),

@@ -10,7 +10,7 @@ box-shadow:0 1px 2px rgba(0,0,0,.08)}h2{font-size:16px;margin:0 0 10px}
 .cards{display:flex;gap:12px;flex-wrap:wrap}
 .card{min-width:110px;padding:10px 14px;border-radius:6px;background:#f0f2f5}
 .card b{display:block;font-size:24px}
-.pass{color:#1b7f3b}.fail{color:#c0262d}.review{color:#b26b00}.error{color:#6b3fa0}
+.pass{color:#1b7f3b}.fail{color:#c0262d}.review{color:#b26b00}.error{color:#6b3fa0}.invalid{color:#0b6e99}
 table{border-collapse:collapse}
 td,th{padding:4px 8px;border-bottom:1px solid #e3e6ea;text-align:left;vertical-align:middle}
 th{background:#f0f2f5;font-weight:600}td.n{text-align:right;font-variant-numeric:tabular-nums}

@@ -36,6 +36,7 @@ class Recipe:
     defects: tuple[str, ...]
     tint_part: tuple[float, float, float]  # B, G, R gains for colour frames
     tint_back: tuple[float, float, float]
+    fixture: str | None = None  # how a model finds the part in the frame (inspection.fixture), if it can
 
     def build(self, shape: tuple[int, int], n: Nuisance, rng: np.random.Generator) -> Canvas:
         raise NotImplementedError
@@ -138,6 +139,7 @@ RECIPES: dict[str, Recipe] = {
     "flange": Flange(
         "flange", "turned steel flange with a bore and six bolt holes on a conveyor belt",
         (*SURFACE_DEFECTS, "missing_hole", "chipped_edge"), (0.97, 1.0, 1.03), (1.12, 1.06, 0.78),
+        fixture="bright",
     ),
     "steel": SteelStrip(
         "steel", "hot-rolled steel strip surface filling the frame",

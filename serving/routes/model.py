@@ -1,4 +1,4 @@
-"""GET /v1/model: the card of the loaded bundle."""
+"""GET /v1/model: the card of the loaded bundle. POST /v1/model/reload: swap in a new model without downtime."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from serving.deps import InspectorDep, StationRole
+from serving.deps import EngineerRole, InspectorDep, ServiceDep, StationRole
+from serving.errors import ApiError
+from serving.reload import ReloadError, ReloadOutcome, ReloadRequest
+from serving.schemas import ErrorResponse
 
 router = APIRouter(prefix="/v1", tags=["model"])
 
@@ -14,3 +17,16 @@ router = APIRouter(prefix="/v1", tags=["model"])
 @router.get("/model", summary="The loaded model's card (classes, thresholds, preprocessing, metrics)")
 async def model_card(inspector: InspectorDep, _: StationRole) -> dict[str, Any]:
     return {**inspector.card.to_dict(), "backend": inspector.backend.name}
+
+
+@router.post("/model/reload", response_model=ReloadOutcome, summary="Load the registry champion (or a given "
+             "version), vet it, and swap it in between batches; on any problem the current model keeps serving",
+             responses={code: {"model": ErrorResponse, "description": d} for code, d in {
+                 401: "missing or invalid API key", 403: "needs an engineer key", 404: "unknown version",
+                 409: "bundle corrupt or incompatible, no champion, or no registry configured"}.items()})
+async def reload_model(service: ServiceDep, _: EngineerRole, body: ReloadRequest | None = None) -> ReloadOutcome:
+    body = body or ReloadRequest()
+    try:
+        return await service.reload(body.version, force=body.force)
+    except ReloadError as exc:
+        raise ApiError(exc.status, exc.code, str(exc)) from None

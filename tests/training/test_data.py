@@ -23,7 +23,7 @@ def test_prepared_pixels_match_the_inspector(marks_dataset: Dataset, tmp_path, c
     pre = bundle.card.preprocess
     path = marks_dataset.abspath(marks_dataset.split("train")[0])
     served = inspector.preprocess(inspector.decode(path.read_bytes()))
-    prepared = load_prepared(path, Preprocessor(pre))
+    prepared, _ = load_prepared(path, Preprocessor(pre))
     assert prepared.shape == (*pre.input_size, pre.channels)
     np.testing.assert_array_equal(Preprocessor(pre).normalize(prepared), served)
 

@@ -1,7 +1,6 @@
-"""A real learning test: scratches and spots on textured plates, learnt from scratch in a few seconds of CPU.
+"""Real learning tests: marks on textured plates, and the simulated flange line, learnt from scratch on CPU.
 
-(The simulator's flange line is the benchmark, benchmarks/train_sim.py: from scratch it needs
-minutes, too long for the test suite.)
+The full simulated line (2,000 frames, seven classes) is the benchmark, benchmarks/train_sim.py.
 """
 
 from __future__ import annotations
@@ -31,3 +30,21 @@ def test_small_dataset_is_learnt_to_high_accuracy(tmp_path: Path) -> None:
     assert pf["roc_auc"] >= 0.97 and pf["escape_rate"] <= 0.1
     card = load_bundle(result.bundle_path).card
     assert card.metrics["calibration"]["calibrated"] and card.thresholds.fail <= 0.5
+
+
+@pytest.mark.slow
+def test_the_simulated_flange_line_is_learnt_from_scratch(tmp_path: Path) -> None:
+    """The simulator's own frames, the default recipe, fixture and mask loss, at a test-sized scale:
+    three classes whose defects are a few pixels wide at the model's input."""
+    from datasets.synth import synthesize
+
+    ds = synthesize(tmp_path / "sim", n=480, seed=3, size=(240, 300), defects=("crack", "stain"),
+                    defect_fraction=0.5)
+    assert ds.info.extra["preprocess"] == {"color": "gray", "fixture": "bright"}
+    cfg = TrainConfig(data=str(ds.root), out=str(tmp_path / "run"), long_side=96, epochs=14, batch_size=16,
+                      patience=0, threads=2)
+    result = train(cfg, progress=False)
+    card = load_bundle(result.bundle_path).card
+    assert card.arch == "defectnet" and card.preprocess.fixture == "bright" and card.preprocess.color == "gray"
+    assert result.test_metrics is not None
+    assert result.test_metrics["accuracy"] >= 0.95, result.test_metrics["confusion"]

@@ -1,0 +1,147 @@
+"""POST /v1/samples: a labelled image into the sample store (engineer key); shared by the verdict label route."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+
+from datasets.intake import IntakeResult, SampleConflictError, SampleIntake, SampleOrigin, UnknownClassError
+from datasets.layout import DatasetError, check_label
+from inspection.errors import ImageDecodeError, ImageTooLargeError
+from inspection.filelock import LockTimeout
+from serving.deps import EngineerRole, ServiceDep
+from serving.errors import ApiError
+from serving.schemas import ErrorResponse
+from serving.service import InspectionService
+from serving.upload import IMAGE_TYPES, MULTIPART, bounded_stream, media_type, unsupported
+
+router = APIRouter(prefix="/v1", tags=["samples"])
+MAX_TEXT = 500
+
+
+class SampleOut(BaseModel):
+    sha256: str
+    label: str
+    path: str = Field(description="Where the image lies inside the sample dataset folder.")
+    created: bool = Field(description="False when these exact bytes were already stored (nothing written).")
+    split: str
+    new_class: bool = Field(False, description="This sample created its label as a new defect class.")
+
+
+class LabelRequest(BaseModel):
+    label: str = Field(max_length=64, description="A class name: letters, digits, '_' or '-'.")
+    note: str | None = Field(None, max_length=MAX_TEXT)
+    new_class: bool = Field(False, description="Create the label as a new defect class if it is not one yet.")
+
+
+SAMPLE_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse, "description": desc} for code, desc in {
+        401: "missing or invalid API key", 403: "needs an engineer key", 409: "conflict (see the error code)",
+        413: "upload too large", 422: "bad label, unknown class, or undecodable image",
+    }.items()
+}
+
+
+def samples_root(service: InspectionService) -> Path:
+    s = service.settings
+    if s.samples_dir is not None:
+        return s.samples_dir
+    if s.verdict_db is not None:
+        return s.verdict_db.parent / "defectscope-samples"
+    raise ApiError(409, "no_sample_store", "no sample folder is configured: set DEFECTSCOPE_SAMPLES_DIR")
+
+
+async def store_sample(service: InspectionService, data: bytes, label: str, *, new_class: bool,
+                       origin: SampleOrigin) -> SampleOut:
+    """Run the intake off the event loop; its errors become 4xx answers."""
+    try:
+        check_label(label)  # no path tricks: the label becomes a folder name
+    except DatasetError as exc:
+        raise ApiError(422, "invalid_label", str(exc)) from None
+    root = samples_root(service)
+    card = service.inspector.card if service.inspector is not None else None
+    intake = SampleIntake(root, known_classes=card.classes if card else (),
+                          pass_classes=card.pass_classes if card else ("good",), max_pixels=service.settings.max_pixels)
+    try:
+        r: IntakeResult = await asyncio.get_running_loop().run_in_executor(
+            None, lambda: intake.add(data, label, new_class=new_class, origin=origin))
+    except UnknownClassError as exc:
+        raise ApiError(422, "unknown_class", str(exc)) from None
+    except SampleConflictError as exc:
+        raise ApiError(409, "label_conflict", str(exc)) from None
+    except ImageTooLargeError as exc:
+        raise ApiError(422, "image_too_large", str(exc)) from None
+    except ImageDecodeError as exc:
+        raise ApiError(422, "undecodable_image", str(exc)) from None
+    except LockTimeout as exc:
+        raise ApiError(503, "busy", str(exc), headers={"Retry-After": "5"}) from None
+    except DatasetError as exc:  # the sample folder is broken (manifest, dataset.json)
+        raise ApiError(409, "sample_store_error", str(exc)) from None
+    except OSError as exc:
+        raise ApiError(503, "storage_error", f"the sample could not be written ({exc.strerror or exc}); "
+                       "nothing was stored: check the disk and retry") from None
+    return SampleOut(sha256=r.sha256, label=r.label, path=r.path, created=r.created, split=r.split,
+                     new_class=r.new_class)
+
+
+def _text(value: Any, name: str, limit: int = MAX_TEXT) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > limit:
+        raise ApiError(422, "invalid_request", f"{name} must be text of at most {limit} characters")
+    return value
+
+
+async def _read_form(request: Request, limit: int) -> tuple[bytes, dict[str, str]]:
+    kind = media_type(request.headers.get("content-type"))
+    if kind != MULTIPART:
+        raise ApiError(415, "unsupported_media_type", f"send {MULTIPART} with a 'file' part and a 'label' field, "
+                       f"not {kind or '(none)'!r}")
+    parser = MultiPartParser(request.headers, bounded_stream(request, limit), max_files=1, max_fields=16)
+    try:
+        form = await parser.parse()
+    except MultiPartException as exc:
+        raise ApiError(422, "invalid_multipart", f"the multipart body could not be read: {exc.message}") from None
+    data, fields = None, {}
+    try:
+        for name, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                if name == "file":
+                    ctype = media_type(value.content_type)
+                    if ctype and ctype not in IMAGE_TYPES:
+                        raise unsupported(ctype)
+                    data = await value.read()
+            else:
+                fields[name] = value
+    finally:
+        await form.close()
+    if data is None:
+        raise ApiError(422, "missing_file", "the multipart body has no 'file' part with the image")
+    return data, fields
+
+
+@router.post("/samples", status_code=201, response_model=SampleOut, responses=SAMPLE_ERRORS,
+             summary="Add a labelled image to the sample store (multipart: file, label, note, station, "
+                     "verdict_id, new_class)")
+async def add_sample(request: Request, service: ServiceDep, _: EngineerRole) -> SampleOut:
+    data, fields = await _read_form(request, service.settings.max_upload_bytes)
+    label = _text(fields.get("label"), "label", 64)
+    if label is None:
+        raise ApiError(422, "invalid_label", "the 'label' field is missing: name the class of this image")
+    verdict_raw = _text(fields.get("verdict_id"), "verdict_id", 20)
+    if verdict_raw is not None and not verdict_raw.isdigit():
+        raise ApiError(422, "invalid_request", "verdict_id must be a verdict's numeric id (see GET /v1/verdicts)")
+    new_class = (fields.get("new_class") or "false").strip().lower()
+    if new_class not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
+        raise ApiError(422, "invalid_request", "new_class must be true or false")
+    origin = SampleOrigin(via="api", note=_text(fields.get("note"), "note"),
+                          station=_text(fields.get("station"), "station", 128),
+                          verdict_id=int(verdict_raw) if verdict_raw else None)
+    return await store_sample(service, data, label, new_class=new_class in ("true", "1", "yes", "on"), origin=origin)
+

@@ -1,0 +1,80 @@
+"""The QA page in a real headless browser (Debian's chromium driven by Playwright) against a real
+service: it shows the verdicts, and a label correction made by clicking reaches the sample store.
+
+CI installs chromium (.ci/run), so there a missing browser fails the test; on a workstation
+without it the test is skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+
+from serving.config import load_settings
+from serving.server import start_in_background
+from tests.serving.conftest import ENGINEER_KEY, STATION_KEY, jpeg
+
+CHROMIUM = "/usr/bin/chromium"
+STATION = '<img src=x onerror="window.__pwned=1">cell'  # a hostile station id must show as text
+
+
+def _browser_or_skip() -> str:
+    path = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
+    why = None if path else "no chromium (apt-get install -y chromium)"
+    if importlib.util.find_spec("playwright") is None:
+        why = "playwright is not installed (pip install -e '.[dev]')"
+    if why is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{why}: CI must run the browser test (.ci/run installs chromium)")
+        pytest.skip(why)
+    return path  # type: ignore[return-value]
+
+
+@pytest.mark.slow
+def test_page_shows_live_verdicts_and_a_click_relabels_into_the_sample_store(bundle_path: Path, tmp_path: Path):
+    chromium = _browser_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    samples = tmp_path / "samples"
+    settings = load_settings(
+        model=bundle_path, port=0, station_keys=STATION_KEY, engineer_keys=ENGINEER_KEY, threads=1,
+        verdict_db=tmp_path / "verdicts.sqlite", keep_images_dir=tmp_path / "kept",
+        keep_images_for="fail,review,pass", samples_dir=samples, spc_baseline=20, spc_window=5,
+    )
+    with start_in_background(settings) as server:
+        with httpx.Client(base_url=server.url, headers={"X-API-Key": STATION_KEY}) as client:
+            for i in range(12):
+                r = client.post("/v1/inspect", content=jpeg(i), headers={"Content-Type": "image/jpeg",
+                                                                          "X-Station-Id": STATION})
+                assert r.status_code == 200
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+            try:
+                page = browser.new_page()
+                page.goto(f"{server.url}/ui")
+                page.fill("#key", ENGINEER_KEY)
+                page.click("#keyform button[type=submit]")
+                page.wait_for_selector(".station .tile img[src^='blob:']", timeout=30_000)
+                assert page.inner_text(".station h2").startswith(STATION)  # shown as text, not markup
+                assert page.locator(".station .tile").count() == 12
+                assert "12 parts" in page.inner_text(".station h2")
+                assert page.evaluate("window.__pwned") is None
+
+                page.click("nav button[data-tab=review]")
+                page.wait_for_selector(".review-card button.label", timeout=30_000)
+                card = page.locator(".review-card").first
+                verdict_id = card.get_attribute("data-id")
+                card.locator("button.label[data-label=dent]").click()
+                page.wait_for_selector(f".review-card[data-id='{verdict_id}'] .result:is(.ok, .bad)", timeout=30_000)
+                saved = card.locator(".result").inner_text()
+            finally:
+                browser.close()
+    assert saved.startswith("saved as sample "), saved
+    stored = samples / saved.removeprefix("saved as sample ")
+    assert stored.is_file() and stored.parent.name == "dent"
+    assert "dent" in (samples / "manifest.csv").read_text() and verdict_id
