@@ -51,14 +51,16 @@ def main() -> None:
     p.add_argument("--data", type=Path, default=ROOT / "data" / "elpv")
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-elpv")
     p.add_argument("--arch", default="defectnet")
-    p.add_argument("--size", type=int, default=160)
-    p.add_argument("--epochs", type=int, default=50)
+    p.add_argument("--size", type=int, default=192)
+    p.add_argument("--epochs", type=int, default=60)
+    p.add_argument("--patience", type=int, default=0, help="0: run the whole cosine schedule, keep the best epoch")
+    p.add_argument("--threads", type=int, default=None)
     p.add_argument("--restart", action="store_true")
     a = p.parse_args()
     ds = prepare(a.data)
     print({s: len(ds.split(s)) for s in ("train", "val", "test")}, dict(ds.class_counts()))
     cfg = TrainConfig(data=str(a.data), out=str(a.out), arch=a.arch, input_size=(a.size, a.size), color="gray",
-                      epochs=a.epochs, patience=12, monitor="macro_f1", name="elpv")
+                      epochs=a.epochs, patience=a.patience, monitor="macro_f1", name="elpv", threads=a.threads)
     run(cfg, title="ELPV pass/fail", restart=a.restart)
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import struct
+import threading
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -43,3 +45,21 @@ def png_bomb(width: int = 30000, height: int = 30000) -> bytes:
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def run_in_threads(work: Callable[[int], None], n: int) -> list[BaseException]:
+    """Run ``work(0..n-1)`` in n threads at once; the exceptions they raised (empty when none did)."""
+    errors: list[BaseException] = []
+
+    def guarded(k: int) -> None:
+        try:
+            work(k)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=(k,)) for k in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors

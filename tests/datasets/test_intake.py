@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +11,7 @@ from datasets import intake as intake_mod
 from datasets.intake import SampleConflictError, SampleIntake, SampleOrigin, UnknownClassError, image_files
 from datasets.layout import Dataset, DatasetError
 from inspection.errors import ImageDecodeError, ImageTooLargeError
-from tests.support import encode, png_bomb
+from tests.support import encode, png_bomb, run_in_threads
 
 
 def img(seed: int) -> bytes:
@@ -80,21 +79,12 @@ def test_failed_write_leaves_manifest_intact(tmp_path: Path, monkeypatch: pytest
 
 def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
     s = store(tmp_path)
-    errors: list[BaseException] = []
 
     def worker(k: int) -> None:
-        try:
-            for j in range(6):
-                SampleIntake(s.root, known_classes=("good", "scratch")).add(img(100 + 10 * k + j), "scratch")
-        except BaseException as exc:
-            errors.append(exc)
+        for j in range(6):
+            SampleIntake(s.root, known_classes=("good", "scratch")).add(img(100 + 10 * k + j), "scratch")
 
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors and len(Dataset.load(s.root).samples) == 24
+    assert not run_in_threads(worker, 4) and len(Dataset.load(s.root).samples) == 24
 
 
 def test_add_files_lists_bad_files(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ from inspection import atomic as atomic_mod
 from inspection.bundle import load_bundle, save_bundle
 from inspection.errors import BundleError, ModelRegistryError
 from inspection.registry import REGISTRY_JSON, ModelRegistry
-from tests.support import make_tiny_bundle
+from tests.support import make_tiny_bundle, run_in_threads
 
 
 @pytest.fixture(scope="module")
@@ -121,21 +120,12 @@ def test_failed_write_leaves_registry_intact(tmp_path: Path, bundles: list[Path]
 def test_concurrent_writers_lose_no_update(tmp_path: Path, bundles: list[Path]) -> None:
     reg_root = tmp_path / "reg"
     ModelRegistry(reg_root).add(bundles[0], status="promoted")
-    errors: list[BaseException] = []
 
     def writer(i: int) -> None:
-        try:
-            for j in range(5):
-                ModelRegistry(reg_root).add(bundles[1 + (i + j) % 2], line=f"line-{i}", reason=f"{i}-{j}")
-        except BaseException as exc:
-            errors.append(exc)
+        for j in range(5):
+            ModelRegistry(reg_root).add(bundles[1 + (i + j) % 2], line=f"line-{i}", reason=f"{i}-{j}")
 
-    threads = [threading.Thread(target=writer, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    assert not run_in_threads(writer, 4)
     lines = ModelRegistry(reg_root).lines()
     assert all(len(lines[f"line-{i}"]["events"]) == 5 for i in range(4))
     assert ModelRegistry(reg_root).revision() == 1 + 20
