@@ -80,7 +80,10 @@ class Inspector:
         extra: dict[str, Any] = {}
         if self.gate is not None:  # here, in the decode thread, so the verdict step stays cheap
             t1 = time.perf_counter()
-            extra = {"quality": self.gate.check(image, captured), "quality_ms": _ms(t1)}
+            # the gate judges the prepared image; keep it so preprocess does not crop and resize again
+            prepared = self.preprocessor.prepare(image, captured)
+            extra = {"quality": self.gate.check_prepared(prepared), "quality_ms": _ms(t1),
+                     "prepared": prepared, "prepared_for": self.card.preprocess}
         return Frame(
             image=image, source=source, frame_id=frame_id or new_frame_id(), original_size=captured,
             meta={**(meta or {}), "format": fmt, "decode_ms": decode_ms, **extra},
@@ -94,7 +97,10 @@ class Inspector:
         return q if isinstance(q, QualityResult) else self.gate.check(frame.image, frame.size)
 
     def preprocess(self, frame: Frame) -> np.ndarray:
-        """Frame -> CHW float32 model input."""
+        """Frame -> CHW float32 model input (reusing what ``decode`` prepared for the gate, when it
+        was prepared for this same preprocessing: a reload may have changed the model since)."""
+        if frame.meta.get("prepared_for") == self.card.preprocess:
+            return self.preprocessor.normalize(frame.meta["prepared"])
         return self.preprocessor(frame.image, frame.size)
 
     def infer(self, batch: np.ndarray) -> np.ndarray:

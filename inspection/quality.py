@@ -167,8 +167,12 @@ class QualityGate:
         self.pre = Preprocessor(preprocess)
 
     def check(self, image: np.ndarray, captured: tuple[int, int] | None = None) -> QualityResult:
+        return self.check_prepared(self.pre.prepare(image, captured))
+
+    def check_prepared(self, prepared: np.ndarray) -> QualityResult:
+        """The checks on what ``Preprocessor.prepare`` made of the frame (the inspector reuses it)."""
         lim = self.limits
-        m = measure(_gray(self.pre.prepare(image, captured)), lim.part_level)
+        m = measure(_gray(prepared), lim.part_level)
         b, sat, sharp = m["brightness"], m["saturated"], m["sharpness"]
         checks = [
             (b < lim.brightness[0], "too_dark", f"too dark: mean level {b:.0f} is below {lim.brightness[0]:.0f}; "

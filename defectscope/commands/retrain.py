@@ -29,10 +29,12 @@ def retrain_cmd(
     no_promote: bool = typer.Option(False, "--no-promote", help="Keep a passing challenger as a candidate only."),
     accept_new_golden: bool = typer.Option(False, "--accept-new-golden", help="The golden set changed on purpose."),
 ) -> None:
-    """Fine-tune a challenger from the line's champion on the old data plus new samples (new classes
-    included), calibrate it, compare both on the frozen golden set and register the challenger as
-    promoted or rejected with the reason. RUN/report.html shows both side by side. A running service
-    picks a new champion up with POST /v1/model/reload (or its --watch)."""
+    """Fine-tune a challenger from the champion, compare both on the golden set, promote or reject it.
+
+    The challenger learns from the old data plus the new samples (new classes included) and is
+    calibrated; it is registered as promoted or rejected with the reason. RUN/report.html shows
+    both side by side. A running service picks a new champion up with POST /v1/model/reload (or
+    its --watch)."""
     from training.promotion import PromotionRules
     from training.retrain import RetrainConfig, retrain
 

@@ -115,3 +115,16 @@ def test_inspector_gives_invalid_never_pass_and_skips_the_classifier(limits, hel
     # the service path: the classifier ran (batcher), its "good" is overruled by the gate
     v = ins.verdict(dark, np.array([0.99, 0.01], np.float32), {"inference": 1.0})
     assert v.outcome is Outcome.INVALID and v.scores["good"] == pytest.approx(0.99)
+
+
+def test_preprocess_reuses_what_the_gate_prepared_only_for_the_same_preprocessing(limits, held_out, tmp_path):
+    card = ModelCard(name="q", version="", arch="defectnet", classes=("good", "scratch"), pass_classes=("good",),
+                     preprocess=PRE, quality=limits)
+    ins = Inspector(save_bundle(tmp_path / "b", create_model("defectnet", num_classes=2).eval(), card, export=False),
+                    backend="torch")
+    frame = ins.decode(encode(held_out[0], ".jpg"))
+    expected = ins.preprocessor(frame.image, frame.size)
+    frame.meta["prepared"] = frame.meta["prepared"] * 0  # poison it: a reuse must show
+    assert np.array_equal(ins.preprocess(frame), ins.preprocessor.normalize(frame.meta["prepared"]))
+    frame.meta["prepared_for"] = PreprocessConfig(input_size=(64, 64))  # decoded by another model
+    assert np.array_equal(ins.preprocess(frame), expected)
