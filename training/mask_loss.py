@@ -60,7 +60,10 @@ class WithMaskHead(nn.Module):
 def mask_loss(seg: torch.Tensor, labels: torch.Tensor, masks: torch.Tensor, defect_index: Sequence[int],
               weight: float = 1.0) -> torch.Tensor:
     """``weight`` x BCE between mask logits (N, D, h, w) and masks (N, 1, H, W; 0/1 or NO_MASK) pooled to (h, w)."""
-    known = masks[:, 0, 0, 0] != NO_MASK
+    is_defect = torch.zeros_like(labels, dtype=torch.bool)
+    for cls in defect_index:
+        is_defect |= labels == cls
+    known = (masks[:, 0, 0, 0] != NO_MASK) | ~is_defect  # a pass-class image is clean with or without a mask
     if not bool(known.any()):
         return seg.sum() * 0.0  # keeps the graph (DDP needs every parameter used)
     cells = F.adaptive_max_pool2d(masks.clamp(min=0.0), seg.shape[-2:])  # a defect anywhere marks its cell

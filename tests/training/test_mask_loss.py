@@ -40,6 +40,12 @@ def test_targets_follow_the_label_and_the_mask():
     assert (g[2] == 0).all()  # unknown mask: no gradient at all
 
 
+def test_a_good_image_without_a_mask_counts_as_clean():
+    seg = torch.zeros(2, 2, 2, 2, requires_grad=True)
+    mask_loss(seg, torch.tensor([0, 1]), torch.full((2, 1, 4, 4), NO_MASK), [1, 2]).backward()
+    assert (seg.grad[0] > 0).all() and (seg.grad[1] == 0).all()
+
+
 def test_no_known_mask_gives_zero_loss_with_a_graph():
     seg = torch.randn(2, 2, 3, 3, requires_grad=True)
     loss = mask_loss(seg, torch.tensor([1, 2]), torch.full((2, 1, 6, 6), NO_MASK), [1, 2])
