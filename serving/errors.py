@@ -9,6 +9,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from inspection.errors import ImageDecodeError, ImageTooLargeError, PreprocessError
+
 log = logging.getLogger("defectscope.serving")
 
 
@@ -18,6 +20,15 @@ class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.headers = status, code, message, headers or {}
+
+
+def bad_image(exc: ImageDecodeError | PreprocessError) -> ApiError:
+    """The 422 for an image that cannot be used, with the same codes on every route."""
+    if isinstance(exc, ImageTooLargeError):
+        return ApiError(422, "image_too_large", str(exc))
+    if isinstance(exc, ImageDecodeError):
+        return ApiError(422, "undecodable_image", str(exc))
+    return ApiError(422, "preprocess_failed", str(exc))
 
 
 def error_body(code: str, message: str) -> dict[str, dict[str, str]]:

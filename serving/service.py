@@ -18,13 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from inspection.errors import DefectscopeError, ImageDecodeError, ImageTooLargeError, PreprocessError
+from inspection.errors import DefectscopeError, ImageDecodeError, PreprocessError
 from inspection.inspector import Inspector
 from inspection.registry import ModelRegistry
 from inspection.types import Frame
 from serving.batcher import MicroBatcher, Overloaded
 from serving.config import Settings
-from serving.errors import ApiError
+from serving.errors import ApiError, bad_image
 from serving.metrics import ServiceMetrics
 from serving.reload import ReloadError, ReloadOutcome, open_inspector, prepare, resolve, warm_up
 from serving.schemas import ExplanationOut, ImageOut, InspectResponse, ModelRef, ThresholdsOut
@@ -221,12 +221,8 @@ class InspectionService:
         try:
             p = await asyncio.get_running_loop().run_in_executor(self._pool, self._prepare, inspector, data,
                                                                  station or "")
-        except ImageTooLargeError as exc:
-            raise ApiError(422, "image_too_large", str(exc)) from None
-        except ImageDecodeError as exc:
-            raise ApiError(422, "undecodable_image", str(exc)) from None
-        except PreprocessError as exc:
-            raise ApiError(422, "preprocess_failed", str(exc)) from None
+        except (ImageDecodeError, PreprocessError) as exc:
+            raise bad_image(exc) from None
         try:
             res = await self.batcher.submit(p.chw, inspector.infer)  # the model that preprocessed it infers it
         except Overloaded:

@@ -13,10 +13,10 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from datasets.intake import IntakeResult, SampleConflictError, SampleIntake, SampleOrigin, UnknownClassError
 from datasets.layout import DatasetError, check_label
-from inspection.errors import ImageDecodeError, ImageTooLargeError
+from inspection.errors import ImageDecodeError
 from inspection.filelock import LockTimeout
 from serving.deps import EngineerRole, ServiceDep
-from serving.errors import ApiError
+from serving.errors import ApiError, bad_image
 from serving.schemas import ErrorResponse
 from serving.service import InspectionService
 from serving.upload import IMAGE_TYPES, MULTIPART, bounded_stream, media_type, unsupported
@@ -75,10 +75,8 @@ async def store_sample(service: InspectionService, data: bytes, label: str, *, n
         raise ApiError(422, "unknown_class", str(exc)) from None
     except SampleConflictError as exc:
         raise ApiError(409, "label_conflict", str(exc)) from None
-    except ImageTooLargeError as exc:
-        raise ApiError(422, "image_too_large", str(exc)) from None
     except ImageDecodeError as exc:
-        raise ApiError(422, "undecodable_image", str(exc)) from None
+        raise bad_image(exc) from None
     except LockTimeout as exc:
         raise ApiError(503, "busy", str(exc), headers={"Retry-After": "5"}) from None
     except DatasetError as exc:  # the sample folder is broken (manifest, dataset.json)
