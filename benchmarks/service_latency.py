@@ -72,11 +72,15 @@ def in_process_ms(model: Path, data: bytes, repeats: int) -> float:
 
 
 def start(cmd: list[str], url: str, ready_path: str, env: dict[str, str] | None = None) -> subprocess.Popen:
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # the server's log goes to a file: a pipe nobody reads would fill and block its logging
+    fd, log_name = tempfile.mkstemp(prefix="defectscope-bench-server-", suffix=".log")
+    with os.fdopen(fd, "w") as log:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+    print(f"server log: {log_name}")
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"server exited: {proc.stderr.read() if proc.stderr else ''}")
+            raise SystemExit(f"server exited: {Path(log_name).read_text()[-3000:]}")
         try:
             if httpx.get(url + ready_path, timeout=1).status_code in (200, 405):
                 return proc

@@ -3,7 +3,11 @@
 Each image is decode-checked before anything is written (undecodable bytes are never stored),
 named by its sha256 (``images/<label>/<sha256>.<ext>``, so the same bytes are stored once),
 written atomically, and appended to the manifest under a lock so concurrent writers (the
-service's request threads, a CLI run) cannot lose each other's rows. Where a sample came from
+service's request threads, a CLI run) cannot lose each other's rows. A change writes several files
+(images, ``dataset.json``, the manifest), so it is journalled first and the manifest is the
+commit point: after a crash the next intake finishes a change the manifest shows, and removes
+the images and restores the ``dataset.json`` of one it does not, so a sample the caller was not
+told about never half-exists. Where a sample came from
 (API or CLI, station, verdict id, note) goes into the manifest's ``source`` column as compact
 JSON, which keeps the manifest format unchanged. New samples go to the train split by default:
 the golden set used for promotion lives elsewhere and stays frozen.
@@ -15,14 +19,16 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from datasets.layout import IMAGES, INFO, SPLITS, Dataset, DatasetError, DatasetInfo, Sample, check_label, sha256_bytes
-from inspection.atomic import write_bytes_atomic
+from inspection.atomic import write_bytes_atomic, write_text_atomic
 from inspection.decode import DEFAULT_MAX_PIXELS, decode_image
 from inspection.errors import ImageDecodeError
 from inspection.filelock import file_lock
 
 LOCK = ".intake.lock"
+JOURNAL = ".intake-journal.json"
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 _EXT = {"jpeg": "jpg", "png": "png", "bmp": "bmp", "tiff": "tif", "webp": "webp", "gif": "gif"}
 MAX_NOTE = 500
@@ -81,6 +87,8 @@ class SampleIntake:
         self.max_pixels = max_pixels
 
     def _load(self) -> Dataset:
+        """The dataset as committed (hold the lock): an interrupted change is settled first."""
+        self._recover()
         if (self.root / INFO).is_file():
             return Dataset.load(self.root)
         classes = self.known_classes
@@ -92,9 +100,9 @@ class SampleIntake:
         self._check_args(label, split)
         with file_lock(self.root / LOCK):
             ds = self._load()
-            result = self._add_one(ds, data, label, new_class, split, origin or SampleOrigin())
-            if result.created:
-                ds.save()
+            journal = self._begin(ds)
+            result = self._add_one(ds, data, label, new_class, split, origin or SampleOrigin(), journal)
+            self._commit(ds, journal)
         return result
 
     def add_files(self, paths: Iterable[Path], label: str, *, new_class: bool = False, split: str = "train",
@@ -104,17 +112,54 @@ class SampleIntake:
         out: list[tuple[Path, IntakeResult | str]] = []
         with file_lock(self.root / LOCK):
             ds = self._load()
+            journal = self._begin(ds)
             for path in paths:
                 try:
                     data = path.read_bytes()
-                    out.append((path, self._add_one(ds, data, label, new_class, split, origin or SampleOrigin())))
+                    out.append((path, self._add_one(ds, data, label, new_class, split, origin or SampleOrigin(),
+                                                    journal)))
                 except OSError as exc:
                     out.append((path, f"cannot read: {exc.strerror or exc}"))
                 except (ImageDecodeError, DatasetError) as exc:
                     out.append((path, str(exc)))
-            if any(isinstance(r, IntakeResult) and r.created for _, r in out):
-                ds.save()
+            self._commit(ds, journal)
         return out
+
+    # -- the journal: the manifest write commits a change ------------------------------------------
+    def _begin(self, ds: Dataset) -> dict[str, Any]:
+        info = self.root / INFO
+        return {"info": info.read_text() if info.is_file() else None, "images": []}
+
+    def _note_image(self, journal: dict[str, Any], rel: str, digest: str) -> None:
+        """Journal an image before it is written, so a crash after the write can undo it."""
+        journal["images"].append({"path": rel, "sha256": digest})
+        write_text_atomic(self.root / JOURNAL, json.dumps(journal))
+
+    def _commit(self, ds: Dataset, journal: dict[str, Any]) -> None:
+        if journal["images"]:
+            ds.save()  # dataset.json, then the manifest: the commit point
+        (self.root / JOURNAL).unlink(missing_ok=True)
+
+    def _recover(self) -> None:
+        path = self.root / JOURNAL
+        if not path.is_file():
+            return
+        try:
+            journal = json.loads(path.read_text())
+        except (OSError, ValueError):
+            journal = {"info": None, "images": []}  # torn while written: no image was written after it
+        listed = {s.path for s in Dataset.load(self.root).samples} if (self.root / "manifest.csv").is_file() \
+            else set()
+        images = journal.get("images") or []
+        if images and not all(im["path"] in listed for im in images):  # not committed: undo it
+            for im in images:
+                if im["path"] not in listed:
+                    (self.root / im["path"]).unlink(missing_ok=True)
+            if journal.get("info") is not None:
+                write_text_atomic(self.root / INFO, journal["info"])
+            elif not listed:
+                (self.root / INFO).unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
 
     @staticmethod
     def _check_args(label: str, split: str) -> None:
@@ -123,7 +168,7 @@ class SampleIntake:
             raise DatasetError(f"split {split!r} is not one of {', '.join(SPLITS)}")
 
     def _add_one(self, ds: Dataset, data: bytes, label: str, new_class: bool, split: str,
-                 origin: SampleOrigin) -> IntakeResult:
+                 origin: SampleOrigin, journal: dict[str, Any]) -> IntakeResult:
         classes = tuple(dict.fromkeys((*ds.info.classes, *self.known_classes)))
         created_class = False
         if label not in classes:
@@ -144,6 +189,7 @@ class SampleIntake:
                         f"{ds.root / 'manifest.csv'} instead of adding it twice")
                 return IntakeResult(digest, label, s.path, s.split, created=False)
         rel = f"{IMAGES}/{label}/{digest}.{_EXT.get(info.format, 'bin')}"
+        self._note_image(journal, rel, digest)
         write_bytes_atomic(ds.root / rel, data)
         if classes != ds.info.classes or created_class:
             new_classes = (*classes, label) if created_class else classes

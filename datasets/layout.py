@@ -41,7 +41,7 @@ class DatasetError(DefectscopeError):
 
 
 def check_label(label: str) -> str:
-    if not LABEL_PATTERN.match(label):
+    if not isinstance(label, str) or not LABEL_PATTERN.fullmatch(label):
         raise DatasetError(
             f"label {label!r} is not allowed: use 1-64 letters, digits, '_' or '-', starting with a letter or digit"
         )

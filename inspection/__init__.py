@@ -4,6 +4,7 @@ Uses numpy, OpenCV, torch and onnxruntime only; never imports ``training``, ``se
 or ``datasets`` (they build on this package, not the other way round).
 """
 
+from inspection import limits  # noqa: F401  (first: OpenCV's decoder limit must precede any cv2 import)
 from inspection.errors import (
     BundleError,
     DefectscopeError,

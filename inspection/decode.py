@@ -16,10 +16,9 @@ import numpy as np
 
 from inspection.errors import ImageDecodeError, ImageTooLargeError
 from inspection.imageinfo import ImageInfo, read_image_info
+from inspection.limits import DEFAULT_MAX_PIXELS
 
-# 64 megapixels covers every area-scan camera on the market with room to spare; a PNG
-# header can declare 30000x30000 in a few bytes and would take 2.7 GB to decode.
-DEFAULT_MAX_PIXELS = 64_000_000
+__all__ = ["DEFAULT_MAX_PIXELS", "decode_image", "read_image_file", "reduction_factor"]
 
 ColorMode = Literal["bgr", "gray"]
 
@@ -69,6 +68,12 @@ def decode_image(
             f"image declares {info.width}x{info.height} = {info.pixels:,} pixels, over the "
             f"limit of {max_pixels:,}: refused before decoding (possible decompression bomb)"
         )
+    if info.budget_pixels > max_pixels:
+        raise ImageTooLargeError(
+            f"{info.format.upper()} declares a decoding buffer of {info.budget_pixels:,} pixels for a "
+            f"{info.width}x{info.height} image, over the limit of {max_pixels:,}: refused (possible "
+            "decompression bomb)"
+        )
     if info.truncated:
         raise ImageDecodeError(f"{info.format.upper()} data is truncated: the file is incomplete")
     factor = reduction_factor(info, min_size)
@@ -79,7 +84,20 @@ def decode_image(
         raise ImageDecodeError(f"{info.format.upper()} data could not be decoded: {exc.msg}") from None
     if image is None or image.size == 0:
         raise ImageDecodeError(f"{info.format.upper()} data is corrupt and could not be decoded")
+    _check_decoded_size(image, info, factor)
     return image, info
+
+
+def _check_decoded_size(image: np.ndarray, info: ImageInfo, factor: int) -> None:
+    """The size that was checked must be the size that was decoded: a file whose data disagrees
+    with its header is refused even when OpenCV's own limit let it through."""
+    want = (-(-info.height // factor), -(-info.width // factor))  # libjpeg rounds reduced sizes up
+    got = image.shape[:2]
+    if got not in (want, want[::-1]):  # EXIF orientation may turn the frame by 90 degrees
+        raise ImageDecodeError(
+            f"{info.format.upper()} header declares {info.width}x{info.height} but the data decodes to "
+            f"{got[1] * factor}x{got[0] * factor}: the file is corrupt or crafted"
+        )
 
 
 def read_image_file(path: str | Path, **kwargs) -> tuple[np.ndarray, ImageInfo]:

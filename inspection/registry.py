@@ -42,7 +42,7 @@ def _now() -> str:
 
 
 def _check_name(value: str, what: str) -> str:
-    if not isinstance(value, str) or not _NAME.match(value) or ".." in value:
+    if not isinstance(value, str) or not _NAME.fullmatch(value) or ".." in value:
         raise ModelRegistryError(f"{what} {value!r} is not allowed: use 1-64 letters, digits, '.', '_' or '-'")
     return value
 
@@ -95,8 +95,12 @@ class ModelRegistry:
         with file_lock(self.root / LOCK):
             state = self._read()
             yield state
-            state["revision"] = int(state.get("revision", 0)) + 1
-            write_text_atomic(self.root / REGISTRY_JSON, json.dumps(state, indent=2, sort_keys=True))
+            self._write(state)
+
+    def _write(self, state: dict[str, Any]) -> None:
+        """Write ``state`` (hold the lock)."""
+        state["revision"] = int(state.get("revision", 0)) + 1
+        write_text_atomic(self.root / REGISTRY_JSON, json.dumps(state, indent=2, sort_keys=True))
 
     def exists(self) -> bool:
         return (self.root / REGISTRY_JSON).is_file()
@@ -174,33 +178,40 @@ class ModelRegistry:
         card = bundle.card
         version = _check_name(card.version, "bundle version")
         target = self.root / VERSIONS / version
-        self._copy_in(bundle, target)
-        with self._editing() as state:
-            meta = state["versions"].get(version)
-            if meta is None:
-                state["versions"][version] = {
-                    "name": card.name, "arch": card.arch, "classes": list(card.classes),
-                    "pass_classes": list(card.pass_classes), "parent_version": card.parent_version,
-                    "dataset_fingerprint": card.dataset_fingerprint, "created": card.created, "added": _now(),
-                    "metrics": {**_metrics_summary(card.metrics), **(metrics or {})}, "note": note,
-                    "weights_sha256": card.files.get(WEIGHTS), "seq": len(state["versions"]),
-                }
-            elif metrics:
-                meta["metrics"] = {**meta.get("metrics", {}), **metrics}
-            entry = self._line(state, line)
-            entry["events"].append({"at": _now(), "action": "add", "version": version, "status": status,
-                                    "reason": reason or note})
-            if status == "promoted":
-                self._promote(entry, version, reason or "registered as champion")
-            elif entry["champion"] == version:
-                if status == "rejected":
-                    raise ModelRegistryError(f"{version} is the champion of {line!r}: roll back or promote "
-                                             "another version before rejecting it")
-            else:
-                entry["status"][version] = status
-                if reason:
-                    entry.setdefault("reasons", {})[version] = reason
+        # the copy is under the lock too: two writers adding one version must not both move it in
+        with file_lock(self.root / LOCK):
+            self._copy_in(bundle, target)
+            state = self._read()
+            self._record_add(state, version, card, line, status, note, reason, metrics)
+            self._write(state)
         return version
+
+    def _record_add(self, state: dict[str, Any], version: str, card: Any, line: str, status: str,
+                    note: str | None, reason: str | None, metrics: dict[str, Any] | None) -> None:
+        meta = state["versions"].get(version)
+        if meta is None:
+            state["versions"][version] = {
+                "name": card.name, "arch": card.arch, "classes": list(card.classes),
+                "pass_classes": list(card.pass_classes), "parent_version": card.parent_version,
+                "dataset_fingerprint": card.dataset_fingerprint, "created": card.created, "added": _now(),
+                "metrics": {**_metrics_summary(card.metrics), **(metrics or {})}, "note": note,
+                "weights_sha256": card.files.get(WEIGHTS), "seq": len(state["versions"]),
+            }
+        elif metrics:
+            meta["metrics"] = {**meta.get("metrics", {}), **metrics}
+        entry = self._line(state, line)
+        entry["events"].append({"at": _now(), "action": "add", "version": version, "status": status,
+                                "reason": reason or note})
+        if status == "promoted":
+            self._promote(entry, version, reason or "registered as champion")
+        elif entry["champion"] == version:
+            if status == "rejected":
+                raise ModelRegistryError(f"{version} is the champion of {line!r}: roll back or promote "
+                                         "another version before rejecting it")
+        else:
+            entry["status"][version] = status
+            if reason:
+                entry.setdefault("reasons", {})[version] = reason
 
     def _copy_in(self, bundle: Bundle, target: Path) -> None:
         if target.is_dir():
@@ -235,6 +246,18 @@ class ModelRegistry:
         entry.setdefault("reasons", {})[version] = reason
         entry["events"].append({"at": _now(), "action": "promote", "version": version, "previous": previous,
                                 "reason": reason})
+
+    def status_of(self, version: str, line: str = DEFAULT_LINE) -> str | None:
+        """candidate, promoted, rejected, rolled_back, or None when ``line`` never saw ``version``."""
+        entry = self._read()["lines"].get(_check_name(line, "line"))
+        return entry["status"].get(version) if entry else None
+
+    def record_event(self, line: str, action: str, version: str, reason: str) -> None:
+        """Note something done with a version outside the registry (a service began serving it)."""
+        self.path_of(version)
+        with self._editing() as state:
+            self._line(state, line)["events"].append({"at": _now(), "action": action, "version": version,
+                                                      "reason": reason})
 
     def record_metrics(self, version: str, metrics: dict[str, Any]) -> None:
         """Add figures measured later (e.g. the champion on a golden set) to a version's entry."""

@@ -15,14 +15,17 @@ from inspection.inspector import Inspector
 from serving.auth import KeyRing
 from serving.config import Settings
 from serving.errors import install_error_handlers
+from serving.guard import Guard
 from serving.metrics import ServiceMetrics
 from serving.monitor import LineMonitor
 from serving.routes import alarms, health, inspect, model, samples, ui, verdicts
+from serving.schemas import COMMON_ERRORS
 from serving.service import InspectionService
 
 log = logging.getLogger("defectscope.serving")
 _ROUTES = frozenset({"/v1/inspect", "/v1/inspect/batch", "/v1/model", "/v1/verdicts", "/healthz", "/readyz",
-                     "/metrics", "/v1/samples", "/v1/model/reload", "/v1/alarms", "/v1/monitor", "/ui"})
+                     "/metrics", "/v1/samples", "/v1/model/reload", "/v1/alarms", "/v1/monitor", "/ui",
+                     "/v1/review/upload"})
 
 
 class RequestMetrics:
@@ -77,6 +80,7 @@ def create_app(settings: Settings, inspector: Inspector | None = None) -> FastAP
         version=__version__,
         summary="Pass / fail verdicts for inline camera stations.",
         lifespan=lifespan,
+        responses=COMMON_ERRORS,
     )
     app.state.settings = settings
     app.state.service = service
@@ -86,5 +90,7 @@ def create_app(settings: Settings, inspector: Inspector | None = None) -> FastAP
     install_error_handlers(app)
     for r in (inspect.router, model.router, verdicts.router, samples.router, alarms.router, ui.router, health.router):
         app.include_router(r)
+    # the last added runs first: count every request, then the guard, before any route reads a byte
+    app.add_middleware(Guard, settings=settings, keys=app.state.keys, metrics=metrics)
     app.add_middleware(RequestMetrics, metrics=metrics)
     return app

@@ -6,6 +6,8 @@ unless auth is switched off on purpose (``DEFECTSCOPE_AUTH_DISABLED=1``, for loc
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,6 +15,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from inspection.errors import DefectscopeError
+from inspection.limits import opencv_limit
 
 MIN_KEY_LENGTH = 16
 # Placeholders copied from docs are the most common leaked "secret".
@@ -22,6 +25,28 @@ KEEP_CHOICES = ("fail", "review", "pass", "invalid")
 
 class SettingsError(DefectscopeError):
     """The service settings are missing something or are unsafe."""
+
+
+# A station key may be bound to the station ids it may post as: "line3-cam1|line3-cam2:KEY".
+STATION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_BOUND_KEY = re.compile(r"((?:[A-Za-z0-9][A-Za-z0-9_.-]{0,63})(?:\|[A-Za-z0-9][A-Za-z0-9_.-]{0,63})*):(.+)", re.S)
+
+
+def parse_key_entry(entry: str) -> tuple[str, frozenset[str] | None]:
+    """(key, the station ids it is bound to, or None: any id) from one configured key entry."""
+    m = _BOUND_KEY.fullmatch(entry)
+    if m is None:
+        return entry, None
+    return m.group(2), frozenset(m.group(1).split("|"))
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 Keys = Annotated[list[SecretStr], NoDecode]
@@ -49,11 +74,33 @@ class Settings(BaseSettings):
     max_batch_items: int = Field(32, ge=1)
     max_batch_bytes: int = Field(64 * 1024 * 1024, ge=1024, description="Whole /v1/inspect/batch body.")
     max_pixels: int = Field(64_000_000, ge=1)
+    max_json_bytes: int = Field(64 * 1024, ge=1024, description="Any other request body (JSON).")
+    # slow and greedy clients
+    header_timeout_s: float = Field(10.0, gt=0, le=300, description="Time a client has to send a request's "
+                                    "headers; then the connection is closed.")
+    body_timeout_s: float = Field(30.0, gt=0, le=3600, description="Time a client has to send a request's body "
+                                  "(408 after it).")
+    max_connections: int = Field(256, ge=4, description="Open connections and requests at once; past it 503.")
+    max_requests_per_client: int = Field(16, ge=1, description="Requests at once per API key (per address with "
+                                         "--no-auth); past it 429.")
+    max_buffered_bytes: int = Field(256 * 1024 * 1024, ge=1024 * 1024, description="Request bodies held in memory "
+                                    "at once, all clients together; past it 503.")
+    max_stations: int = Field(256, ge=1, description="Distinct station ids; an unknown id past it is refused.")
+    max_explain_pending: int = Field(4, ge=1, description="Heatmap requests queued at once; past it 503.")
+    explain_side: int = Field(640, ge=64, le=4096, description="Longer side of heatmap overlays, in pixels.")
     # verdict log
     verdict_db: Path | None = Field(Path("defectscope-verdicts.sqlite"),
                                     description="SQLite verdict log; empty switches it off.")
     keep_images_dir: Path | None = Field(None, description="Keep the images of these verdicts here for QA.")
     keep_images_for: Annotated[tuple[str, ...], NoDecode] = ("fail", "review", "invalid")
+    verdict_log_max_backlog: int = Field(50_000, ge=100, description="Verdicts waiting for the database; past it "
+                                         "503 (a verdict that cannot be logged is not answered).")
+    keep_images_max_pending_mb: int = Field(256, ge=1, description="Kept images waiting for the disk; past it a "
+                                            "verdict is logged without its image.")
+    verdict_spill_dir: Path | None = Field(None, description="Where verdicts go while the database refuses writes; "
+                                           "default: next to the verdict log.")
+    shutdown_timeout_s: float = Field(20.0, gt=0, le=600, description="Longest a stop may take; what the verdict "
+                                      "log has not stored by then goes to its spill file.")
     # auth
     auth_disabled: bool = False
     station_keys: Keys = Field(default_factory=list, description="Comma-separated keys that may inspect.")
@@ -80,7 +127,7 @@ class Settings(BaseSettings):
     stop_after_s: float | None = Field(None, gt=0, description="Stop by itself after this many seconds (CI).")
 
     @field_validator("verdict_db", "keep_images_dir", "model", "registry", "samples_dir", "alarm_db", "alarm_webhook",
-                     mode="before")
+                     "verdict_spill_dir", mode="before")
     @classmethod
     def _empty_is_none(cls, v: Any) -> Any:
         return None if isinstance(v, str) and not v.strip() else v  # DEFECTSCOPE_VERDICT_DB= switches the log off
@@ -101,9 +148,17 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_insecure(self) -> Settings:
+        if self.max_pixels > opencv_limit():
+            raise ValueError(f"max_pixels {self.max_pixels:,} is above OpenCV's own decoder limit "
+                             f"({opencv_limit():,}): set OPENCV_IO_MAX_IMAGE_PIXELS to at least as much too")
         if self.auth_disabled:
+            if not is_loopback(self.host):
+                raise ValueError(f"authentication can only be switched off on a loopback address, not {self.host}: "
+                                 "configure API keys to listen on the network")
             return self
-        keys = [k.get_secret_value() for k in (*self.station_keys, *self.engineer_keys)]
+        # only station keys carry station bindings; an engineer key is taken whole
+        keys = [parse_key_entry(k.get_secret_value())[0] for k in self.station_keys]
+        keys += [k.get_secret_value() for k in self.engineer_keys]
         if not keys:
             raise ValueError(
                 "no API keys configured: set DEFECTSCOPE_STATION_KEYS and DEFECTSCOPE_ENGINEER_KEYS "

@@ -5,14 +5,16 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
-from fastapi.security import APIKeyHeader
+from fastapi.security import APIKeyHeader, HTTPBearer
 
 from inspection.inspector import Inspector
-from serving.auth import KeyRing, Role
+from serving.auth import KeyRing, Principal, Role
 from serving.errors import ApiError
 from serving.service import InspectionService
 
+# Declared for the OpenAPI document only: the key was checked by serving.guard before the route ran.
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="A station or engineer API key.")
+_bearer = HTTPBearer(auto_error=False, description="The same key as a bearer token (Prometheus scrapers).")
 
 
 def get_service(request: Request) -> InspectionService:
@@ -29,32 +31,20 @@ def get_inspector(service: ServiceDep) -> Inspector:
 InspectorDep = Annotated[Inspector, Depends(get_inspector)]
 
 
-def _presented_key(request: Request, header: str | None) -> str | None:
-    if header:
-        return header
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
-
-
 def require(needed: Role):
-    async def check(request: Request, header: Annotated[str | None, Security(_api_key)] = None) -> Role:
-        keys: KeyRing = request.app.state.keys
-        if keys.disabled:
-            return Role.ENGINEER
-        key = _presented_key(request, header)
-        if key is None:
+    async def check(request: Request, _key: Annotated[str | None, Security(_api_key)] = None,
+                    _token: Annotated[object | None, Security(_bearer)] = None) -> Principal:
+        principal: Principal | None = request.scope.get("state", {}).get("principal")
+        if principal is None:  # only a route on the guard's public list gets here without one
             raise ApiError(401, "unauthenticated", "this endpoint needs an API key: send it in the X-API-Key "
                            "header (or Authorization: Bearer KEY)", headers={"WWW-Authenticate": "Bearer"})
-        role = keys.role_of(key)
-        if role is None:
-            raise ApiError(401, "invalid_api_key", "the API key is not valid: check the station's configuration",
-                           headers={"WWW-Authenticate": "Bearer"})
-        if not KeyRing.allows(role, needed):
-            raise ApiError(403, "forbidden", f"a {role.value} key may not do this: it needs a {needed.value} key")
-        return role
+        if not KeyRing.allows(principal.role, needed):
+            raise ApiError(403, "forbidden", f"a {principal.role.value} key may not do this: it needs a "
+                           f"{needed.value} key")
+        return principal
 
     return check
 
 
-StationRole = Annotated[Role, Depends(require(Role.STATION))]
-EngineerRole = Annotated[Role, Depends(require(Role.ENGINEER))]
+StationRole = Annotated[Principal, Depends(require(Role.STATION))]
+EngineerRole = Annotated[Principal, Depends(require(Role.ENGINEER))]

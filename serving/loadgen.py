@@ -17,6 +17,7 @@ class Answer:
     status: int  # 0: no HTTP answer at all (connection error, timeout)
     version: str | None
     classes: int  # scores in the verdict (tells the models apart)
+    request_id: str | None = None  # of the verdict: to find it in the verdict log
 
 
 @dataclass
@@ -45,7 +46,8 @@ class StationLoad:
                     r = client.post("/v1/inspect", content=self.images[n % len(self.images)], headers=headers)
                     body = r.json() if r.status_code == 200 else {}
                     a = Answer(t0, (time.perf_counter() - t0) * 1000, r.status_code,
-                               body.get("model", {}).get("version"), len(body.get("scores", {})))
+                               body.get("model", {}).get("version"), len(body.get("scores", {})),
+                               body.get("request_id"))
                 except httpx.HTTPError:
                     a = Answer(t0, (time.perf_counter() - t0) * 1000, 0, None, 0)
                 n += self.stations
@@ -66,3 +68,8 @@ class StationLoad:
     @property
     def failed(self) -> list[Answer]:
         return [a for a in self.answers if a.status != 200]
+
+    @property
+    def answered(self) -> list[str]:
+        """Request ids of every verdict answered (200)."""
+        return [a.request_id for a in self.answers if a.status == 200 and a.request_id]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 import threading
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0)
 STAGES = ("decode", "preprocess", "queue", "inference", "decision", "total")
-MAX_STATIONS = 256  # station ids come from clients: cap the label values so memory stays bounded
 _STATION_RE = re.compile(r"[^A-Za-z0-9_.:-]")
 
 
@@ -41,18 +42,43 @@ class ServiceMetrics:
                                     ["station", "kind", "state"], registry=r)
         self.webhook_failures = Counter("defectscope_alarm_webhook_failures", "Alarm webhook posts that failed",
                                         registry=r)
-        self._stations: set[str] = set()
         self._lock = threading.Lock()
 
-    def station_label(self, station: str | None) -> str:
-        label = _STATION_RE.sub("_", station or "")[:64] or "unknown"
-        with self._lock:
-            if label in self._stations:
-                return label
-            if len(self._stations) >= MAX_STATIONS:
-                return "other"
-            self._stations.add(label)
-            return label
+    @staticmethod
+    def station_label(station: str | None) -> str:
+        """A station id as a label value. Ids are admitted (and capped) by serving.stations before any
+        verdict is counted, so the label values stay bounded without a cap of their own here."""
+        return _STATION_RE.sub("_", station or "")[:64] or "unknown"
+
+    def observe_stages(self, timings_ms: dict[str, float]) -> None:
+        for stage in STAGES:
+            if stage in timings_ms:
+                self.stage_seconds.labels(stage=stage).observe(timings_ms[stage] / 1000.0)
+
+    def watch_verdict_log(self, vlog: Any) -> None:
+        """Export the verdict log's health (serving.verdict_log.VerdictLog) at every scrape."""
+        self.log_backlog.set_function(lambda: vlog.backlog)
+        self.registry.register(_VerdictLogCollector(vlog))
+
+
+class _VerdictLogCollector:
+    _STATES = ("ok", "behind", "failing", "dead")
+
+    def __init__(self, vlog: Any) -> None:
+        self.vlog = vlog
+
+    def collect(self) -> Any:
+        state, _ = self.vlog.status()
+        g = GaugeMetricFamily("defectscope_verdict_log_state", "1 for the verdict log's current state "
+                              "(ok, behind, failing: spilling to a file, dead: writer stopped)", labels=["state"])
+        for st in self._STATES:
+            g.add_metric([st], 1.0 if st == state else 0.0)
+        yield g
+        c = CounterMetricFamily("defectscope_verdict_log_records", "Verdict log records by what became of them",
+                                labels=["outcome"])
+        for outcome, n in self.vlog.counts.items():
+            c.add_metric([outcome], float(n))
+        yield c
 
     def observe_stages(self, timings_ms: dict[str, float]) -> None:
         for stage in STAGES:

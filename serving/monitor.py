@@ -23,7 +23,7 @@ from serving.config import Settings
 from serving.metrics import ServiceMetrics
 
 log = logging.getLogger("defectscope.serving")
-MAX_MONITORS = 256  # station ids come from clients: the least recently seen monitor goes first
+VERSIONS_KEPT = 2  # monitors per station: the model serving now and the one before (charts across a reload)
 UNKNOWN_STATION = "unknown"
 
 
@@ -57,10 +57,9 @@ class LineMonitor:
         key = (station or UNKNOWN_STATION, card.version)
         with self._lock:
             mon = self._monitors.get(key)
-            if mon is None:
+            if mon is None:  # station ids are admitted and capped before a verdict exists (serving.stations)
                 mon = self._monitors[key] = StationMonitor(self.cfg, reference=self._reference(card))
-                while len(self._monitors) > MAX_MONITORS:
-                    self._forget(*self._monitors.popitem(last=False)[0])
+                self._retire_old_versions(key[0], ts)
             else:
                 self._monitors.move_to_end(key)
             events = mon.observe(verdict.outcome.value, verdict.defect_score, ts)
@@ -93,11 +92,16 @@ class LineMonitor:
             self.metrics.alarms_active.labels(station=label, kind=ev.kind).set(1 if ev.state == "raised" else 0)
         self.alarm_log.submit(record)
 
-    def _forget(self, station: str, version: str) -> None:
-        for k in [k for k in self._active if k[:2] == (station, version)]:
-            del self._active[k]
-            if self.metrics is not None:
-                self.metrics.alarms_active.labels(station=self.metrics.station_label(station), kind=k[2]).set(0)
+    def _retire_old_versions(self, station: str, ts: float) -> None:
+        """Keep this station's newest VERSIONS_KEPT monitors; an active alarm of a retired one is
+        cleared with an event that says why, never dropped silently."""
+        mine = [k for k in self._monitors if k[0] == station]  # oldest first (insertion order)
+        for key in mine[:-VERSIONS_KEPT]:
+            mon = self._monitors.pop(key)
+            for kind in [k[2] for k in self._active if k[:2] == key]:
+                self._publish(key, AlarmEvent(kind=kind, state="cleared", ts=ts, value=0.0, limit=0.0,
+                                              part=mon.invalid.parts, message="cleared: this model version no longer "
+                                              "serves the station, so its chart ended"))
 
     # -- queries (the routes) ------------------------------------------------------------------
     def active(self) -> list[dict[str, Any]]:

@@ -60,7 +60,7 @@ class Candidate:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
-def resolve(settings: Settings, version: str | None = None) -> tuple[Path, str]:
+def resolve(settings: Settings, version: str | None = None, force: bool = False) -> tuple[Path, str]:
     """The bundle to serve: ``version`` from the registry, else the line's champion, else settings.model."""
     if version is not None or (settings.model is None and settings.registry is not None):
         if settings.registry is None:
@@ -69,7 +69,12 @@ def resolve(settings: Settings, version: str | None = None) -> tuple[Path, str]:
         reg = ModelRegistry(settings.registry)
         try:
             if version is not None:
-                return reg.path_of(version), f"registry version {version}"
+                path = reg.path_of(version)
+                if reg.status_of(version, settings.line) == "rejected" and not force:
+                    raise ReloadError(409, "version_rejected", f"version {version} was rejected for line "
+                                      f"{settings.line!r} (see 'defectscope models show {version}'): promote it "
+                                      "first, or send force=true to serve it anyway")
+                return path, f"registry version {version}"
             return reg.champion(settings.line), f"registry champion of line {settings.line!r}"
         except ModelRegistryError as exc:
             status = 404 if version is not None and "is not in" in str(exc) else 409
@@ -77,6 +82,18 @@ def resolve(settings: Settings, version: str | None = None) -> tuple[Path, str]:
     if settings.model is None:
         raise ReloadError(409, "no_model", "no model given: pass --model BUNDLE or --registry REGISTRY")
     return settings.model, f"bundle {settings.model}"
+
+
+def record_served(settings: Settings, version: str, forced: bool) -> None:
+    """Say in the registry that this service now serves ``version`` (audit trail of reloads)."""
+    if settings.registry is None:
+        return
+    try:
+        ModelRegistry(settings.registry).record_event(
+            settings.line, "serve", version, f"loaded by the service on {settings.host}:{settings.port}"
+            + (" (forced)" if forced else ""))
+    except (DefectscopeError, OSError) as exc:  # the registry is read-only or busy: serving goes on
+        log.warning("could not record the reload in the registry: %s", exc)
 
 
 def open_inspector(settings: Settings, path: Path) -> Inspector:
@@ -123,7 +140,7 @@ def compatibility(old: ModelCard | None, new: ModelCard, force: bool) -> tuple[s
 def prepare(settings: Settings, current: ModelCard | None, version: str | None = None,
             force: bool = False) -> Candidate:
     """Load and vet the model to serve next (runs on a worker thread; the old model keeps serving)."""
-    path, source = resolve(settings, version)
+    path, source = resolve(settings, version, force)
     t0 = time.perf_counter()
     try:
         inspector = open_inspector(settings, path)

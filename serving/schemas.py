@@ -16,6 +16,19 @@ class ErrorResponse(BaseModel):
     error: ErrorDetail
 
 
+# Answers any route may give (the guard and the error handlers sit in front of every one), so the
+# OpenAPI document lists them everywhere; routes add their own.
+COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse, "description": desc} for code, desc in {
+        401: "no API key, or an invalid one", 403: "this key's role (or station binding) may not do this",
+        404: "no such thing (verdict, version, file)", 408: "the request body did not arrive in time",
+        413: "the body is over this endpoint's limit", 415: "a content type this endpoint does not take",
+        422: "a parameter, body or image that cannot be used", 429: "this client has too many requests open",
+        503: "overloaded or not ready (see Retry-After)",
+    }.items()
+}
+
+
 class ThresholdsOut(BaseModel):
     fail: float
     review: float | None

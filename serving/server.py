@@ -19,6 +19,7 @@ import uvicorn
 
 from inspection.errors import DefectscopeError
 from inspection.inspector import Inspector
+from serving import http_protocol
 from serving.app import create_app
 from serving.config import Settings, load_settings
 
@@ -26,10 +27,22 @@ log = logging.getLogger("defectscope.serving")
 _WORKER_SETTINGS_ENV = "DEFECTSCOPE__WORKER_SETTINGS"  # how a multi-worker parent hands settings on
 
 
+def _uvicorn_options(settings: Settings) -> dict[str, object]:
+    """What uvicorn enforces for us: header deadline, connection cap, header size, graceful stop."""
+    return {
+        "host": settings.host, "port": settings.port,
+        "access_log": False,  # one line per part at line rate is noise; metrics count every request
+        "http": http_protocol.configure(settings.header_timeout_s),
+        "limit_concurrency": settings.max_connections,
+        "h11_max_incomplete_event_size": 16 * 1024,  # request line plus headers; past it 400
+        "timeout_keep_alive": 5,
+        # in-flight requests get half the stop deadline; the verdict log's flush has the rest
+        "timeout_graceful_shutdown": max(1, round(settings.shutdown_timeout_s / 2)),
+    }
+
+
 def _uvicorn_config(app: object, settings: Settings, **kw: object) -> uvicorn.Config:
-    # access_log off: one line per part at line rate is noise, and metrics count every request
-    return uvicorn.Config(app, host=settings.host, port=settings.port, access_log=False, log_level="info",
-                          timeout_graceful_shutdown=10, **kw)
+    return uvicorn.Config(app, log_level="info", **_uvicorn_options(settings), **kw)  # type: ignore[arg-type]
 
 
 def _stop_later(server: uvicorn.Server, seconds: float) -> threading.Timer:
@@ -55,8 +68,8 @@ def run_server(settings: Settings, inspector: Inspector | None = None) -> None:
         os.environ[_WORKER_SETTINGS_ENV] = json.dumps(raw)
         if settings.stop_after_s:  # the supervisor stops its workers on SIGINT, as on Ctrl-C
             threading.Timer(settings.stop_after_s, os.kill, (os.getpid(), signal.SIGINT)).start()
-        uvicorn.run("serving.server:worker_app", factory=True, workers=settings.workers, host=settings.host,
-                    port=settings.port, access_log=False, timeout_graceful_shutdown=10)
+        uvicorn.run("serving.server:worker_app", factory=True, workers=settings.workers,
+                    **_uvicorn_options(settings))  # type: ignore[arg-type]
         return
     server = uvicorn.Server(_uvicorn_config(create_app(settings, inspector), settings))
     if settings.stop_after_s:
@@ -66,7 +79,9 @@ def run_server(settings: Settings, inspector: Inspector | None = None) -> None:
 
 def worker_app():  # called by uvicorn in each worker process
     raw = json.loads(os.environ[_WORKER_SETTINGS_ENV])
-    return create_app(load_settings(**raw))
+    settings = load_settings(**raw)
+    http_protocol.configure(settings.header_timeout_s)  # this worker process's protocol class
+    return create_app(settings)
 
 
 def free_port(host: str = "127.0.0.1") -> int:

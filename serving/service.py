@@ -22,13 +22,16 @@ from inspection.errors import DefectscopeError, ImageDecodeError, PreprocessErro
 from inspection.inspector import Inspector
 from inspection.registry import ModelRegistry
 from inspection.types import Frame
+from serving.background import background_pool
 from serving.batcher import MicroBatcher, Overloaded
 from serving.config import Settings
 from serving.errors import ApiError, bad_image
+from serving.explain_pool import ExplainPool
 from serving.metrics import ServiceMetrics
-from serving.reload import ReloadError, ReloadOutcome, open_inspector, prepare, resolve, warm_up
+from serving.reload import ReloadError, ReloadOutcome, open_inspector, prepare, record_served, resolve, warm_up
 from serving.schemas import ExplanationOut, ImageOut, InspectResponse, ModelRef, ThresholdsOut
-from serving.verdict_log import VerdictLog, VerdictRecord
+from serving.stations import StationRegistry
+from serving.verdict_log import VerdictLog, VerdictLogFull, VerdictRecord
 
 log = logging.getLogger("defectscope.serving")
 
@@ -48,6 +51,12 @@ def load_inspector(settings: Settings) -> Inspector:
 
 @dataclass(frozen=True)
 class Prepared:
+    """One decoded upload while it waits for inference: the model input and what the verdict needs.
+
+    ``frame`` keeps the full-resolution pixels only as a heatmap view (shrunk), so images that
+    wait in the queue hold kilobytes, not the 192 MB of a decoded 64-megapixel frame.
+    """
+
     frame: Frame
     chw: np.ndarray
     sha256: str
@@ -69,7 +78,9 @@ class InspectionService:
         self.verdict_log: VerdictLog | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._in_flight = 0
-        self._explainer: Any = None  # inspection.explain.Explainer, built on the first ?explain=true
+        self.explain_pool = ExplainPool(settings.max_explain_pending, settings.explain_side, settings.retry_after_s)
+        self.background = background_pool(1, "defectscope-background")  # zips: no station waits for them
+        self.stations = StationRegistry(settings.max_stations)
         self.listeners: list[Any] = []  # called (station, verdict, card, ts) after each verdict: the line monitor
         self._reload_lock = asyncio.Lock()
         self._watch_task: asyncio.Task[None] | None = None
@@ -80,9 +91,13 @@ class InspectionService:
         s = self.settings
         if s.verdict_db is not None:
             self.verdict_log = VerdictLog(s.verdict_db, images_dir=s.keep_images_dir,
-                                          keep_images_for=s.keep_images_for)
+                                          keep_images_for=s.keep_images_for, max_backlog=s.verdict_log_max_backlog,
+                                          max_pending_image_bytes=s.keep_images_max_pending_mb * 1024 * 1024,
+                                          spill_dir=s.verdict_spill_dir)
             self.verdict_log.start()
-            self.metrics.log_backlog.set_function(lambda: self.verdict_log.backlog if self.verdict_log else 0)
+            self.metrics.watch_verdict_log(self.verdict_log)
+            known = await asyncio.get_running_loop().run_in_executor(None, self.verdict_log.stations, s.max_stations)
+            self.stations = StationRegistry(s.max_stations, known)
         self._pool = ThreadPoolExecutor(s.decode_threads, thread_name_prefix="defectscope-decode")
         if self.inspector is None and (s.model is not None or s.registry is not None):
             self.inspector = await asyncio.get_running_loop().run_in_executor(self._pool, load_inspector, s)
@@ -123,6 +138,8 @@ class InspectionService:
                 if self.batcher is None:
                     self._start_batcher()
                 self.reloads += 1
+                await asyncio.get_running_loop().run_in_executor(None, record_served, self.settings,
+                                                                 new.card.version, force)
                 log.info("reloaded: %s -> %s@%s from %s", old.card.version if old else "(none)", new.card.name,
                          new.card.version, cand.source)
             return ReloadOutcome(
@@ -157,17 +174,32 @@ class InspectionService:
                 log.exception("registry watch failed; retrying")
 
     async def stop(self) -> None:
+        """Finish within the stop deadline: answered verdicts reach the log or its spill file."""
+        deadline = time.monotonic() + self.settings.shutdown_timeout_s / 2  # uvicorn had the first half
         self.ready = False
         if self._watch_task is not None:
             self._watch_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watch_task
+        self.explain_pool.close()
+        self.background.shutdown(wait=False, cancel_futures=True)
+        loop = asyncio.get_running_loop()
         if self.batcher is not None:
-            await asyncio.get_running_loop().run_in_executor(None, self.batcher.stop)
+            await loop.run_in_executor(None, self.batcher.stop, max(0.5, (deadline - time.monotonic()) / 2))
         if self._pool is not None:
-            self._pool.shutdown(wait=True)
+            self._pool.shutdown(wait=False, cancel_futures=True)
         if self.verdict_log is not None:
-            self.verdict_log.close()  # every queued verdict reaches the database
+            await loop.run_in_executor(None, self.verdict_log.close, max(0.5, deadline - time.monotonic()))
+
+    def health(self) -> tuple[bool, str | None]:
+        """(ready, why not) for /readyz: a model serves, and the verdict log keeps up."""
+        if not self.ready or self.inspector is None:
+            return False, "no model loaded yet"
+        if self.verdict_log is not None:
+            state, why = self.verdict_log.status()
+            if state != "ok":
+                return False, f"verdict log {state}: {why}"
+        return True, None
 
     # -- admission: the bound on images in the service at once ----------------------------------
     @contextmanager
@@ -192,25 +224,27 @@ class InspectionService:
         return self.inspector
 
     # -- one image ------------------------------------------------------------------------------
-    def _prepare(self, inspector: Inspector, data: bytes, source: str) -> Prepared:
+    def _prepare(self, inspector: Inspector, data: bytes, source: str, explain: bool) -> Prepared:
         t0 = time.perf_counter()
         frame = inspector.decode(data, source=source)
         decode_ms = _ms(t0)
         t1 = time.perf_counter()
         chw = inspector.preprocess(frame)
-        return Prepared(frame, chw, hashlib.sha256(data).hexdigest(), decode_ms, _ms(t1))
+        pre_ms = _ms(t1)
+        # keep kilobytes, not the decoded frame, while this waits for the batcher (see Prepared)
+        view = self.explain_pool.view(frame.image) if explain else np.zeros((1, 1), np.uint8)
+        slim = Frame(view, frame.source, frame.frame_id, frame.timestamp, frame.size,
+                     {k: v for k, v in frame.meta.items() if k != "prepared"})
+        return Prepared(slim, chw, hashlib.sha256(data).hexdigest(), decode_ms, pre_ms)
 
-    def _explain(self, inspector: Inspector, p: Prepared) -> ExplanationOut:
-        """Grad-CAM on the PyTorch model (loaded on first use, again after a model change)."""
-        from inspection.explain import Explainer, encode_image
+    async def _explain(self, inspector: Inspector, p: Prepared) -> ExplanationOut:
+        from inspection.explain import encode_image
 
-        ex = self._explainer
-        if ex is None or ex.card.version != inspector.card.version:
-            ex = self._explainer = Explainer(inspector.bundle)
-        e = ex.explain_batch([p.frame.image], captured=[p.frame.size], inputs=p.chw[None])[0]
+        e = await self.explain_pool.explain(inspector, p.frame.image, p.frame.size, p.chw)
+        png = await self.explain_pool.run(encode_image, e.overlay, ".png")
         h, w = e.overlay.shape[:2]
         return ExplanationOut(target=e.target, peak=e.peak, width=w, height=h,
-                              overlay_png=base64.b64encode(encode_image(e.overlay, ".png")).decode("ascii"))
+                              overlay_png=base64.b64encode(png).decode("ascii"))
 
     async def inspect(self, data: bytes, *, station: str | None, part: str | None,
                       metadata: dict[str, Any] | None, started: float, explain: bool = False) -> InspectResponse:
@@ -219,8 +253,11 @@ class InspectionService:
         if not data:
             raise ApiError(422, "empty_image", "the request carried no image bytes: send the image as the body")
         try:
-            p = await asyncio.get_running_loop().run_in_executor(self._pool, self._prepare, inspector, data,
-                                                                 station or "")
+            if explain:  # decoded on the heatmap thread: a heatmap request never holds a station's decode thread
+                p = await self.explain_pool.run(self._prepare, inspector, data, station or "", explain)
+            else:
+                p = await asyncio.get_running_loop().run_in_executor(self._pool, self._prepare, inspector, data,
+                                                                     station or "", explain)
         except (ImageDecodeError, PreprocessError) as exc:
             raise bad_image(exc) from None
         try:
@@ -233,9 +270,9 @@ class InspectionService:
                    "inference": res.inference_ms}
         v = inspector.verdict(p.frame, res.probs, timings, batch_size=res.batch_size)
         explanation = None
-        if explain:
+        if explain:  # the caller holds an explain_pool slot
             t0 = time.perf_counter()
-            explanation = await asyncio.get_running_loop().run_in_executor(self._pool, self._explain, inspector, p)
+            explanation = await self._explain(inspector, p)
             timings = {**timings, "explain": _ms(t0)}
         timings = {**v.timings_ms, **timings, "total": _ms(started)}
         out = self._record(inspector, v, p, data, timings, station, part, metadata)
@@ -246,15 +283,19 @@ class InspectionService:
         card = inspector.card
         request_id = uuid.uuid4().hex
         m = self.metrics
+        if self.verdict_log is not None:  # first: a verdict the log cannot take is not answered
+            try:
+                self.verdict_log.append(VerdictRecord(
+                    ts=time.time(), request_id=request_id, station=station, part_id=part, image_sha256=p.sha256,
+                    verdict=v.outcome.value, label=v.label, confidence=v.confidence, defect_score=v.defect_score,
+                    scores=dict(v.scores), model_name=card.name, model_version=card.version,
+                    latency_ms=timings["total"], batch_size=v.batch_size, metadata=metadata,
+                ), image=data, image_format=p.frame.meta["format"])
+            except VerdictLogFull as exc:
+                raise ApiError(503, "verdict_log_unavailable", str(exc),
+                               headers={"Retry-After": str(self.settings.retry_after_s)}) from None
         m.observe_stages(timings)
         m.verdicts.labels(verdict=v.outcome.value, label=v.label, station=m.station_label(station)).inc()
-        if self.verdict_log is not None:
-            self.verdict_log.append(VerdictRecord(
-                ts=time.time(), request_id=request_id, station=station, part_id=part, image_sha256=p.sha256,
-                verdict=v.outcome.value, label=v.label, confidence=v.confidence, defect_score=v.defect_score,
-                scores=dict(v.scores), model_name=card.name, model_version=card.version,
-                latency_ms=timings["total"], batch_size=v.batch_size, metadata=metadata,
-            ), image=data, image_format=p.frame.meta["format"])
         for listen in self.listeners:
             listen(station, v, card, time.time())
         return InspectResponse(

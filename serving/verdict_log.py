@@ -1,9 +1,21 @@
-"""The verdict log: every verdict appended to SQLite (WAL) by one writer thread, never dropped.
+"""The verdict log: every answered verdict reaches SQLite (WAL), or a spill file until it can.
 
-Requests only enqueue a record (an unbounded queue: records are small and the service's
-admission limit bounds how fast they arrive), so a slow disk never adds latency to a verdict.
-``close`` writes everything still queued. Images of chosen outcomes are kept for QA under a
-server-made name (request id), written atomically; no client string reaches the filesystem.
+Requests only queue a record, so a slow disk adds no latency to a verdict; one writer thread
+groups what piled up into transactions. The log is the plant's audit trail, so nothing that
+was answered may be lost, and nothing may grow without bound:
+
+* The queue is bounded (``max_backlog`` records). When it is full, ``append`` raises
+  ``VerdictLogFull`` and the service answers 503 instead of a verdict it could not record.
+  Images kept for QA have their own byte budget; past it a verdict is logged without its image.
+* When the database refuses a write (disk full, locked by another process), the batch goes to
+  a spill file (JSON lines, fsynced) and the writer retries; once the database takes writes
+  again the spill file is replayed. Rows carry a unique request id, so a replay never doubles one.
+* A row the database can never take goes to a dead-letter file, is counted, and the writer
+  goes on: no exception stops it.
+* ``close(timeout)`` flushes what it can within the deadline, puts the rest in the spill file
+  (or, if that disk refuses too, an emergency file in the temp folder) and says where.
+
+Kept images get a server-made name (request id); no client string reaches the filesystem.
 """
 
 from __future__ import annotations
@@ -11,9 +23,12 @@ from __future__ import annotations
 import json
 import logging
 import queue
+import reprlib
 import sqlite3
+import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -21,6 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from inspection.atomic import write_bytes_atomic
+from inspection.errors import DefectscopeError
+from serving.metadata import read_back
+from serving.spill import JsonLines
 
 log = logging.getLogger("defectscope.serving")
 
@@ -46,11 +64,20 @@ CREATE TABLE IF NOT EXISTS verdicts (
 );
 CREATE INDEX IF NOT EXISTS verdicts_ts ON verdicts (ts);
 CREATE INDEX IF NOT EXISTS verdicts_station_ts ON verdicts (station, ts);
+CREATE UNIQUE INDEX IF NOT EXISTS verdicts_request_id ON verdicts (request_id);
 """
 _COLUMNS = ("ts", "request_id", "station", "part_id", "image_sha256", "verdict", "label", "confidence",
             "defect_score", "scores", "model_name", "model_version", "latency_ms", "batch_size", "image_path",
             "metadata")
+_INSERT = f"INSERT OR IGNORE INTO verdicts ({','.join(_COLUMNS)}) VALUES ({','.join('?' * len(_COLUMNS))})"
 _EXT = {"jpeg": "jpg", "png": "png", "bmp": "bmp", "tiff": "tif", "webp": "webp", "gif": "gif"}
+BUSY_TIMEOUT_S = 1.0  # short, so a database locked by another process is spilled around, not waited on
+RETRY_S = 1.0
+BEHIND_S = 10.0  # queued records older than this: the log is falling behind
+
+
+class VerdictLogFull(DefectscopeError):
+    """The log cannot take another record now (its queue is full): the verdict must not be answered."""
 
 
 @dataclass(frozen=True)
@@ -72,55 +99,258 @@ class VerdictRecord:
     image_path: str | None = None
     metadata: dict[str, Any] | None = None
 
-    def row(self) -> tuple[Any, ...]:
+    def row(self, image_path: str | None = None) -> dict[str, Any]:
+        """The database row (JSON columns as text): also the spill file's record."""
         d = asdict(self)
         d["scores"] = json.dumps(self.scores)
         d["metadata"] = json.dumps(self.metadata) if self.metadata else None
-        return tuple(d[c] for c in _COLUMNS)
+        d["image_path"] = image_path or self.image_path
+        return {c: d[c] for c in _COLUMNS}
+
+
+def asdict_shallow(rec: VerdictRecord) -> dict[str, Any]:
+    """The record's fields without recursing into them (dataclasses.asdict deep-copies)."""
+    return {c: getattr(rec, c) for c in _COLUMNS}
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(str(path), timeout=30.0, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across app crashes, fast commits
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across app crashes, fast commits
+    except BaseException:
+        # a connection left open keeps SQLite's shared-memory index alive, and a broken one (disk
+        # full while it grew) is only rebuilt when the last connection has closed
+        conn.close()
+        raise
     return conn
+
+
+def _insert(conn: sqlite3.Connection, rows: Sequence[dict[str, Any]]) -> None:
+    with conn:
+        conn.executemany(_INSERT, [tuple(r[c] for c in _COLUMNS) for r in rows])
+
+
+# the database's state, not the row: spill and retry (anything else is the row's fault)
+_DB_ERRORS = (sqlite3.OperationalError, sqlite3.DatabaseError, OSError)
 
 
 class VerdictLog:
     def __init__(self, path: Path, *, images_dir: Path | None = None,
-                 keep_images_for: Sequence[str] = ("fail", "review")) -> None:
+                 keep_images_for: Sequence[str] = ("fail", "review"), max_backlog: int = 50_000,
+                 max_pending_image_bytes: int = 256 * 1024 * 1024, spill_dir: Path | None = None) -> None:
         self.path = Path(path)
         self.images_dir = images_dir
         self.keep_images_for = frozenset(keep_images_for)
-        self._queue: queue.Queue[tuple[VerdictRecord, bytes | None, str] | None] = queue.Queue()
+        self.max_backlog = max_backlog
+        self.max_pending_image_bytes = max_pending_image_bytes
+        spill_root = Path(spill_dir) if spill_dir is not None else self.path.parent
+        self.spill = JsonLines(spill_root / f"{self.path.name}.spill.jsonl")
+        self.dead_letter = JsonLines(spill_root / f"{self.path.name}.dead-letter.jsonl")
+        self._queue: queue.Queue[tuple[VerdictRecord, bytes | None, str]] = queue.Queue(max_backlog)
+        self._unsaved: deque[dict[str, Any]] = deque()  # rows neither the database nor the spill file took
+        self._inflight: list[dict[str, Any]] = []
+        self._pending = 0  # appended and not yet in the database, the spill file or the dead letters
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.pending_image_bytes = 0
+        self._image_error_logged = -1e9
+        self.last_progress = time.monotonic()
+        self.failing_since: float | None = None
+        self.last_error: str | None = None
+        self.counts = {"written": 0, "spilled": 0, "replayed": 0, "dead_letters": 0, "images_not_kept": 0,
+                       "write_errors": 0, "refused": 0}
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with _connect(self.path) as conn:  # create now, so a bad path fails at startup, not later
+        conn = _connect(self.path)  # create now, so a bad path fails at startup, not later
+        try:
             conn.executescript(_SCHEMA)
-        conn.close()
+        finally:
+            conn.close()
 
+    # -- the request side ------------------------------------------------------------------------
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="defectscope-verdict-log", daemon=True)
         self._thread.start()
 
     @property
     def backlog(self) -> int:
-        return self._queue.qsize()
+        """Records appended that are not yet safe (in the database, the spill file or the dead letters)."""
+        return self._pending
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     def append(self, record: VerdictRecord, image: bytes | None = None, image_format: str = "") -> None:
-        """Queue a record; ``image`` is kept on disk when its verdict is one of ``keep_images_for``."""
-        keep = self.images_dir is not None and record.verdict in self.keep_images_for
-        self._queue.put((record, image if keep else None, image_format))
+        """Queue a record; ``image`` is kept on disk when its verdict is one of ``keep_images_for``.
 
-    def flush(self) -> None:
-        """Block until every record queued so far is committed."""
-        self._queue.join()
+        Raises VerdictLogFull when the record cannot be taken: the caller must not answer the verdict.
+        """
+        if not self.alive or self._stop.is_set():
+            self.counts["refused"] += 1
+            raise VerdictLogFull("the verdict log is not running: the service is stopping")
+        keep = self.images_dir is not None and record.verdict in self.keep_images_for and image is not None
+        with self._lock:
+            if self.backlog >= self.max_backlog:
+                self.counts["refused"] += 1
+                why = self.last_error or "a slow disk"
+                raise VerdictLogFull(f"the verdict log is {self.backlog:,} records behind ({why}): retry later; "
+                                     "the operator should check the verdict database's disk")
+            if keep and self.pending_image_bytes + len(image) > self.max_pending_image_bytes:
+                keep = False
+                self.counts["images_not_kept"] += 1
+            if keep:
+                self.pending_image_bytes += len(image)
+            self._queue.put_nowait((record, image if keep else None, image_format))
+            self._pending += 1
 
-    def close(self) -> None:
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join()
-            self._thread = None
+    def status(self) -> tuple[str, str | None]:
+        """("ok" | "behind" | "failing" | "dead", what is wrong) for /readyz and /metrics."""
+        if self._thread is not None and not self._thread.is_alive() and not self._stop.is_set():
+            return "dead", "the verdict log writer stopped"
+        if self.failing_since is not None:
+            return "failing", (f"the verdict database refuses writes ({self.last_error}); verdicts go to "
+                               f"{self.spill.path} until it recovers")
+        if self.backlog and time.monotonic() - self.last_progress > BEHIND_S:
+            return "behind", f"{self.backlog:,} verdicts waiting for more than {BEHIND_S:.0f} s"
+        return "ok", None
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until every record queued so far is in the database (or spilled); False on timeout."""
+        deadline = time.monotonic() + timeout
+        while self.backlog:
+            if time.monotonic() > deadline or not self.alive:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def close(self, timeout: float = 15.0) -> None:
+        """Stop within ``timeout``: what the writer could not store by then is saved elsewhere, and said so."""
+        if self._thread is None:
+            return
+        self._stop.set()
+        self._thread.join(timeout)
+        stuck = self._thread.is_alive()
+        self._thread = None
+        rest = list(self._inflight) if stuck else []  # a stuck write may never commit: save it too
+        rest += self._drain()
+        if rest:
+            self._save_elsewhere(rest, "at shutdown")
+            self._pending = 0
+
+    # -- the writer thread -----------------------------------------------------------------------
+    def _drain(self) -> list[dict[str, Any]]:
+        rows = []
+        with self._lock:
+            while self._unsaved:
+                rows.append(self._unsaved.popleft())
+        while True:
+            try:
+                rec, image, _fmt = self._queue.get_nowait()
+            except queue.Empty:
+                return rows
+            if image is not None:
+                self.pending_image_bytes -= len(image)
+            rows.append(self._row(rec, None))
+
+    def _row(self, rec: VerdictRecord, image_path: str | None) -> dict[str, Any]:
+        try:
+            return rec.row(image_path)
+        except Exception as exc:  # JSON that cannot be written (the validator should make this impossible)
+            salvage = {k: v for k, v in asdict_shallow(rec).items() if k != "metadata"}
+            salvage["metadata"] = reprlib.repr(rec.metadata)  # bounded depth and length, unlike repr()
+            self._dead(salvage, exc)
+            return {}
+
+    def _dead(self, record: dict[str, Any], exc: BaseException) -> None:
+        self.counts["dead_letters"] += 1
+        log.error("verdict %s cannot be logged (%s: %s); it goes to %s", record.get("request_id"),
+                  exc.__class__.__name__, exc, self.dead_letter.path)
+        try:
+            self.dead_letter.append([{**record, "error": f"{exc.__class__.__name__}: {exc}"}])
+        except OSError as err:
+            log.error("the dead-letter file %s refuses writes too (%s): %s", self.dead_letter.path, err, record)
+
+    def _save_elsewhere(self, rows: list[dict[str, Any]], when: str) -> None:
+        for target in (self.spill, JsonLines(Path(tempfile.gettempdir()) / self.spill.path.name)):
+            try:
+                target.append(rows)
+                self.counts["spilled"] += len(rows)
+                log.warning("%d verdicts not yet in %s %s were saved to %s; the next start replays them",
+                            len(rows), self.path, when, target.path)
+                return
+            except OSError as exc:
+                log.error("cannot save verdicts to %s: %s", target.path, exc)
+        log.critical("%d verdicts could not be saved anywhere %s: %s", len(rows), when, rows)
+
+    def _take(self) -> list[tuple[VerdictRecord, bytes | None, str]]:
+        try:
+            items = [self._queue.get(timeout=0.2)]
+        except queue.Empty:
+            return []
+        while len(items) < 512:  # group what piled up into one transaction
+            try:
+                items.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return items
+
+    def _settle(self, n: int) -> None:
+        with self._lock:
+            self._pending -= n
+
+    def _run(self) -> None:
+        next_try = 0.0
+        while not (self._stop.is_set() and self._pending <= 0):
+            rows: list[dict[str, Any]] = []
+            try:
+                items = self._take()
+                fresh = [self._prepare(*it) for it in items]
+                self._settle(sum(1 for r in fresh if not r))  # dead-lettered while preparing
+                with self._lock:
+                    rows = [*self._unsaved, *(r for r in fresh if r)]
+                    self._unsaved.clear()
+                    self._inflight = rows
+                due = rows or (self.failing_since is None and self.spill.exists()) or \
+                    (self.failing_since is not None and time.monotonic() >= next_try)
+                if due:
+                    held = self._store(rows)
+                    self._settle(len(rows) - held)
+                    if held or self.failing_since is not None:
+                        next_try = time.monotonic() + RETRY_S
+                    else:
+                        self._replay()
+            except Exception as exc:  # the writer must outlive anything: count it, keep the rows, go on
+                self.counts["write_errors"] += 1
+                log.exception("verdict log writer error (it keeps running): %s", exc)
+                with self._lock:
+                    self._unsaved.extend(rows)  # a row stored twice is ignored (unique request id)
+                self._close_db()
+                time.sleep(0.1)
+            finally:
+                self._inflight = []
+            if self.failing_since is not None and not self._queue.qsize():
+                time.sleep(0.05)  # nothing new: do not spin on a broken database
+        self._close_db()
+
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = _connect(self.path)
+        return self._conn
+
+    def _close_db(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _prepare(self, rec: VerdictRecord, image: bytes | None, fmt: str) -> dict[str, Any]:
+        path = None
+        if image is not None:
+            self.pending_image_bytes -= len(image)
+            path = self._save_image(rec, image, fmt)
+        return self._row(rec, path)
 
     def _save_image(self, rec: VerdictRecord, image: bytes, fmt: str) -> str | None:
         assert self.images_dir is not None
@@ -130,43 +360,82 @@ class VerdictLog:
             path.parent.mkdir(parents=True, exist_ok=True)
             write_bytes_atomic(path, image)
         except OSError as exc:  # a full disk must not cost the verdict row
-            log.error("could not keep image %s: %s", path, exc)
+            self.counts["images_not_kept"] += 1
+            now = time.monotonic()
+            if now - self._image_error_logged > 10:  # one line per 10 s, not one per part at line rate
+                self._image_error_logged = now
+                log.error("could not keep image %s (%s); %d images not kept so far", path, exc,
+                          self.counts["images_not_kept"])
             return None
         return str(path)
 
-    def _write(self, conn: sqlite3.Connection, items: list[tuple[VerdictRecord, bytes | None, str]]) -> None:
-        rows = []
-        for rec, image, fmt in items:
-            path = self._save_image(rec, image, fmt) if image is not None else None
-            rows.append(rec.row() if path is None else VerdictRecord(**{**asdict(rec), "image_path": path}).row())
-        placeholders = ",".join("?" * len(_COLUMNS))
-        while True:  # never drop: retry while the database is locked by another process
+    def _store(self, rows: list[dict[str, Any]]) -> int:
+        """Insert ``rows`` (or, after a failure, probe the database); on a database error spill them.
+        Returns how many rows are still held in memory (neither stored nor spilled)."""
+        try:
+            if rows:
+                _insert(self._db(), rows)
+            elif self.failing_since is not None:
+                with self._db() as conn:  # nothing to write: is the database back?
+                    conn.execute("CREATE TABLE IF NOT EXISTS _probe (x)")
+                    conn.execute("DROP TABLE _probe")
+        except _DB_ERRORS as exc:
+            self._close_db()
+            self._failing(exc)
+            if not rows:
+                return 0
             try:
-                with conn:
-                    conn.executemany(f"INSERT INTO verdicts ({','.join(_COLUMNS)}) VALUES ({placeholders})", rows)
-                return
-            except sqlite3.OperationalError as exc:
-                log.error("verdict log write failed (%s); retrying", exc)
-                time.sleep(0.5)
-
-    def _run(self) -> None:
-        conn = _connect(self.path)
-        done = False
-        while not done:
-            items = [self._queue.get()]
-            while len(items) < 512:  # group what piled up into one transaction
+                self.spill.append(rows)
+                self.counts["spilled"] += len(rows)
+                return 0
+            except OSError as err:  # the spill disk refuses too: hold them (bounded by max_backlog)
+                log.error("spill file %s refuses writes too (%s); %d verdicts held in memory", self.spill.path,
+                          err, len(rows))
+                with self._lock:
+                    self._unsaved.extend(rows)
+                return len(rows)
+        except Exception:  # a row the database refuses (a type it cannot bind): find it, keep the rest
+            for row in rows:
                 try:
-                    items.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            if items[-1] is None or None in items:
-                done = True
-            batch = [it for it in items if it is not None]
-            if batch:
-                self._write(conn, batch)
-            for _ in items:
-                self._queue.task_done()
-        conn.close()
+                    _insert(self._db(), [row])
+                except _DB_ERRORS:
+                    raise
+                except Exception as exc:
+                    self._dead(row, exc)
+        self.counts["written"] += len(rows)
+        self._recovered()
+        return 0
+
+    def _replay(self) -> None:
+        taken = self.spill.take()
+        if taken is None:
+            return
+        rows = taken.read()
+        try:
+            for start in range(0, len(rows), 512):
+                _insert(self._db(), [{c: r.get(c) for c in _COLUMNS} for r in rows[start : start + 512]])
+        except _DB_ERRORS as exc:  # the taken file stays for the next attempt
+            self._close_db()
+            self._failing(exc)
+            return
+        taken.remove()
+        self.counts["replayed"] += len(rows)
+        log.info("replayed %d spilled verdicts into %s", len(rows), self.path)
+
+    def _failing(self, exc: BaseException) -> None:
+        if self.failing_since is None:
+            self.failing_since = time.monotonic()
+            log.error("the verdict database %s refuses writes (%s): spilling to %s and retrying", self.path, exc,
+                      self.spill.path)
+        self.last_error = f"{exc.__class__.__name__}: {exc}"
+
+    def _recovered(self) -> None:
+        if self.failing_since is not None:
+            log.warning("the verdict database %s takes writes again after %.0f s", self.path,
+                        time.monotonic() - self.failing_since)
+        self.failing_since = None
+        self.last_error = None
+        self.last_progress = time.monotonic()
 
     # -- queries (run them off the event loop) ------------------------------------------------
     def query(self, *, since: float | None = None, until: float | None = None, station: str | None = None,
@@ -180,35 +449,38 @@ class VerdictLog:
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY id DESC LIMIT ? OFFSET ?"
-        conn = _connect(self.path)
-        try:
-            conn.row_factory = sqlite3.Row
-            rows = [dict(r) for r in conn.execute(sql, (*args, limit, offset))]
-        finally:
-            conn.close()
-        for r in rows:
-            r["scores"] = json.loads(r["scores"])
-            r["metadata"] = json.loads(r["metadata"]) if r["metadata"] else None
-        return rows
+        return [_readable(r) for r in self._select(sql, (*args, limit, offset))]
 
     def get(self, verdict_id: int) -> dict[str, Any] | None:
         """One logged verdict by its row id, or None. Call it after ``flush`` to see the latest rows."""
-        conn = _connect(self.path)
-        try:
-            conn.row_factory = sqlite3.Row
-            row = conn.execute(f"SELECT id, {','.join(_COLUMNS)} FROM verdicts WHERE id = ?", (verdict_id,)).fetchone()
-        finally:
-            conn.close()
-        if row is None:
-            return None
-        r = dict(row)
-        r["scores"] = json.loads(r["scores"])
-        r["metadata"] = json.loads(r["metadata"]) if r["metadata"] else None
-        return r
+        rows = self._select(f"SELECT id, {','.join(_COLUMNS)} FROM verdicts WHERE id = ?", (verdict_id,))
+        return _readable(rows[0]) if rows else None
 
     def count(self) -> int:
-        conn = _connect(self.path)
+        return int(self._select("SELECT COUNT(*) AS n FROM verdicts", ())[0]["n"])
+
+    def stations(self, limit: int) -> list[str]:
+        """Station ids seen, most recently active first."""
+        rows = self._select("SELECT station, MAX(ts) AS last FROM verdicts WHERE station IS NOT NULL "
+                            "GROUP BY station ORDER BY last DESC LIMIT ?", (limit,))
+        return [r["station"] for r in rows]
+
+    def _select(self, sql: str, args: tuple[Any, ...]) -> list[dict[str, Any]]:
+        conn = sqlite3.connect(str(self.path), timeout=5.0)
         try:
-            return int(conn.execute("SELECT COUNT(*) FROM verdicts").fetchone()[0])
+            conn.row_factory = sqlite3.Row
+            return [dict(r) for r in conn.execute(sql, args)]
         finally:
             conn.close()
+
+
+def _readable(r: dict[str, Any]) -> dict[str, Any]:
+    """A stored row as readers get it; a column written before today's validation cannot break a page."""
+    try:
+        scores = json.loads(r["scores"])
+    except (TypeError, ValueError, RecursionError):
+        scores = {}
+    r["scores"] = {str(k): float(v) for k, v in scores.items() if isinstance(v, int | float)} \
+        if isinstance(scores, dict) else {}
+    r["metadata"] = read_back(r["metadata"])
+    return r

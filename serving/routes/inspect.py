@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 import time
 from typing import Annotated, Any
 
@@ -11,16 +11,20 @@ from fastapi import APIRouter, Header, Query, Request
 
 from serving.deps import ServiceDep, StationRole
 from serving.errors import ApiError, error_body
+from serving.metadata import MetadataError, parse_object
 from serving.schemas import BatchItem, BatchResponse, ErrorDetail, ErrorResponse, InspectResponse
-from serving.upload import IMAGE_TYPES, MULTIPART, media_type, read_multipart, read_single_image, unsupported
+from serving.stations import check_ident, clean_ident
+from serving.upload import IMAGE_TYPES, MULTIPART, read_multipart, read_single_image, too_large, unsupported
 
 router = APIRouter(prefix="/v1", tags=["inspect"])
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": desc} for code, desc in {
-        401: "missing or invalid API key", 403: "the key's role may not inspect", 413: "upload too large",
-        415: "not an image content type", 422: "empty, undecodable, truncated or oversized image",
-        503: "overloaded (see Retry-After) or no model loaded",
+        401: "missing or invalid API key", 403: "the key's role may not inspect, or not as this station",
+        408: "the body did not arrive in time", 413: "upload too large", 415: "not an image content type",
+        422: "empty, undecodable, truncated or oversized image; bad metadata or ids; too many stations",
+        429: "this client has too many requests open",
+        503: "overloaded, heatmaps busy, verdict log unavailable or no model loaded (see Retry-After)",
     }.items()
 }
 _IMAGE_SCHEMA = {"type": "string", "format": "binary"}
@@ -30,29 +34,19 @@ _SINGLE_BODY = {"requestBody": {"required": True, "content": {
 }}}
 _BATCH_BODY = {"requestBody": {"required": True, "content": {MULTIPART: {"schema": {
     "type": "object", "properties": {"files": {"type": "array", "items": _IMAGE_SCHEMA}}}}}}}
-MAX_ID = 128
-MAX_METADATA = 4096
-
-
-def _ident(header: str | None, query: str | None, name: str) -> str | None:
-    value = header if header is not None else query
-    if value is not None and (len(value) > MAX_ID or not value.isprintable()):
-        raise ApiError(422, "invalid_request", f"{name} must be printable and at most {MAX_ID} characters")
-    return value or None
 
 
 def _metadata(raw: str | None) -> dict[str, Any] | None:
     if raw is None:
         return None
-    if len(raw) > MAX_METADATA:
-        raise ApiError(422, "invalid_request", f"metadata is longer than {MAX_METADATA} characters")
     try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        value = None
-    if not isinstance(value, dict):
-        raise ApiError(422, "invalid_request", 'metadata must be a JSON object, e.g. {"lot": "A17"}')
-    return value
+        return parse_object(raw)
+    except MetadataError as exc:
+        raise ApiError(422, "invalid_metadata", str(exc)) from None
+
+
+def _first(header: str | None, query: str | None) -> str | None:
+    return header if header is not None else query
 
 
 Station = Annotated[str | None, Header(alias="X-Station-Id", description="Which camera station sent it.")]
@@ -66,35 +60,33 @@ ExplainQ = Annotated[bool, Query(description="Add a Grad-CAM heatmap overlay (ba
 
 @router.post("/inspect", response_model=InspectResponse, responses=_ERRORS, openapi_extra=_SINGLE_BODY,
              summary="Inspect one image (raw image body or multipart 'file')")
-async def inspect_one(request: Request, service: ServiceDep, _: StationRole,
+async def inspect_one(request: Request, service: ServiceDep, who: StationRole,
                       x_station: Station = None, x_part: Part = None, x_meta: Meta = None,
                       station_id: StationQ = None, part_id: PartQ = None, metadata: MetaQ = None,
                       explain: ExplainQ = False) -> InspectResponse:
     started = time.perf_counter()
     service.require_ready()
-    station = _ident(x_station, station_id, "station id")
-    part = _ident(x_part, part_id, "part id")
-    meta = _metadata(x_meta if x_meta is not None else metadata)
-    with service.admitted(1):
+    station = service.stations.admit(check_ident(_first(x_station, station_id), "station id"), who)
+    part = check_ident(_first(x_part, part_id), "part id")
+    meta = _metadata(_first(x_meta, metadata))
+    with service.explain_pool.slot() if explain else contextlib.nullcontext():
+        # read before a slot is taken: a slow body holds none
         upload = await read_single_image(request, service.settings.max_upload_bytes)
-        return await service.inspect(upload.data, station=station, part=part, metadata=meta, started=started,
-                                     explain=explain)
+        with service.admitted(1):
+            return await service.inspect(upload.data, station=station, part=part, metadata=meta, started=started,
+                                         explain=explain)
 
 
 @router.post("/inspect/batch", response_model=BatchResponse, responses=_ERRORS, openapi_extra=_BATCH_BODY,
              summary="Inspect several images (multipart); an error in one item does not fail the others")
-async def inspect_batch(request: Request, service: ServiceDep, _: StationRole,
+async def inspect_batch(request: Request, service: ServiceDep, who: StationRole,
                         x_station: Station = None, x_meta: Meta = None,
                         station_id: StationQ = None, metadata: MetaQ = None) -> BatchResponse:
     service.require_ready()
-    kind = media_type(request.headers.get("content-type"))
-    if kind != MULTIPART:
-        raise unsupported(kind)
-    station = _ident(x_station, station_id, "station id")
-    meta = _metadata(x_meta if x_meta is not None else metadata)
+    station = service.stations.admit(check_ident(_first(x_station, station_id), "station id"), who)
+    meta = _metadata(_first(x_meta, metadata))
     s = service.settings
-    with service.admitted(1):  # holds a slot while the body arrives
-        files = await read_multipart(request, s.max_batch_bytes, max_files=s.max_batch_items)
+    files = await read_multipart(request, max_files=s.max_batch_items)
     if not files:
         raise ApiError(422, "missing_file", "the multipart body has no file parts")
 
@@ -102,8 +94,8 @@ async def inspect_batch(request: Request, service: ServiceDep, _: StationRole,
         if upload.content_type and upload.content_type not in IMAGE_TYPES:
             raise unsupported(upload.content_type)
         if len(upload.data) > s.max_upload_bytes:
-            raise ApiError(413, "payload_too_large", f"this image is over the limit of {s.max_upload_bytes:,} bytes")
-        part = upload.filename or None
+            raise too_large(s.max_upload_bytes)
+        part = clean_ident(upload.filename)
         return await service.inspect(upload.data, station=station, part=part, metadata=meta,
                                      started=time.perf_counter())
 

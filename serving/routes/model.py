@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from serving.deps import EngineerRole, InspectorDep, ServiceDep, StationRole
 from serving.errors import ApiError
 from serving.reload import ReloadError, ReloadOutcome, ReloadRequest
 from serving.schemas import ErrorResponse
+from serving.upload import json_body, read_json
 
 router = APIRouter(prefix="/v1", tags=["model"])
 
@@ -21,11 +22,13 @@ async def model_card(inspector: InspectorDep, _: StationRole) -> dict[str, Any]:
 
 @router.post("/model/reload", response_model=ReloadOutcome, summary="Load the registry champion (or a given "
              "version), vet it, and swap it in between batches; on any problem the current model keeps serving",
+             openapi_extra=json_body(ReloadRequest, required=False),
              responses={code: {"model": ErrorResponse, "description": d} for code, d in {
                  401: "missing or invalid API key", 403: "needs an engineer key", 404: "unknown version",
-                 409: "bundle corrupt or incompatible, no champion, or no registry configured"}.items()})
-async def reload_model(service: ServiceDep, _: EngineerRole, body: ReloadRequest | None = None) -> ReloadOutcome:
-    body = body or ReloadRequest()
+                 409: "bundle corrupt or incompatible, rejected by the registry, no champion, or no registry",
+                 422: "invalid body"}.items()})
+async def reload_model(request: Request, service: ServiceDep, _: EngineerRole) -> ReloadOutcome:
+    body = await read_json(request, ReloadRequest, optional=True)  # read only after the key was checked
     try:
         return await service.reload(body.version, force=body.force)
     except ReloadError as exc:

@@ -1,12 +1,17 @@
-"""POST /v1/review/upload: images or zips from the QA page, each answered with a verdict and a heatmap.
+"""POST /v1/review/upload: images or zips from the QA page, each answered with a verdict (and a heatmap).
 
 They go through the same path as a station's images (logged under station ``qa-upload``, so a
 failed one can be reviewed and labelled like any other), a few at a time within the service's
-admission limit. An unreadable file, zip member or image is an error row, never a failed request.
+admission limit. The first ``MAX_HEATMAPS`` get a heatmap while the heatmap thread has room; the
+page fetches the others' on demand. Zips are unpacked off the event loop within one budget per
+request (serving/zipped.py). An unreadable file, zip member or image is an error row, never a
+failed request.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 
 from fastapi import APIRouter, Request
@@ -15,12 +20,14 @@ from pydantic import BaseModel, Field
 from serving.deps import ServiceDep, StationRole
 from serving.errors import ApiError
 from serving.schemas import ErrorDetail, InspectResponse
-from serving.upload import MULTIPART, media_type, read_multipart, unsupported
-from serving.zipped import images_from_zip, is_zip
+from serving.upload import read_multipart
+from serving.zipped import ZipBudget, images_from_zip, is_zip
 
 router = APIRouter(prefix="/v1/review", tags=["review"])
 UPLOAD_STATION = "qa-upload"
-MAX_IMAGES = 200  # per request, zips included: each costs a heatmap (a backward pass)
+MAX_IMAGES = 200  # per request, zips included
+MAX_ENTRIES = 1000  # zip entries looked at per request, images or not
+MAX_HEATMAPS = 16  # per request: each costs a backward pass on the heatmap thread
 MAX_NAME = 128
 
 
@@ -43,42 +50,45 @@ def _label(name: str) -> str:
 
 @router.post("/upload", response_model=UploadResponse,
              summary="Inspect uploaded images or zips of images, with heatmaps (multipart field 'files')")
-async def upload(request: Request, service: ServiceDep, _: StationRole) -> UploadResponse:
+async def upload(request: Request, service: ServiceDep, who: StationRole) -> UploadResponse:
     service.require_ready()
-    kind = media_type(request.headers.get("content-type"))
-    if kind != MULTIPART:
-        raise unsupported(kind)
     s = service.settings
-    with service.admitted(1):
-        files = await read_multipart(request, s.max_batch_bytes, max_files=s.max_batch_items)
+    files = await read_multipart(request, max_files=s.max_batch_items)
     if not files:
         raise ApiError(422, "missing_file", "the upload has no files: drop images or a zip of images")
+    station = service.stations.admit(UPLOAD_STATION, None)
+    budget = ZipBudget(max_images=MAX_IMAGES, max_entries=MAX_ENTRIES, max_file_bytes=s.max_upload_bytes,
+                       max_total_bytes=s.max_batch_bytes)
+    loop = asyncio.get_running_loop()
     todo: list[tuple[str, bytes]] = []
     items: list[UploadItem] = []
     for _field, up in files:
         name = _label(up.filename or "upload")
         if is_zip(up.filename, up.content_type, up.data):
-            z = images_from_zip(up.data, max_files=MAX_IMAGES, max_file_bytes=s.max_upload_bytes,
-                                max_total_bytes=s.max_batch_bytes)
+            # CPU work: off the event loop, at low priority (serving.background)
+            z = await loop.run_in_executor(service.background, images_from_zip, up.data, budget)
             todo += [(_label(f"{name}!{member}"), data) for member, data in z.images]
-            items += [UploadItem(name=_label(f"{name}!{member}"), error=ErrorDetail(code="skipped", message=why))
-                      for member, why in z.errors]
+            items += [UploadItem(name=_label(f"{name}!{member}" if member else name),
+                                 error=ErrorDetail(code="skipped", message=why)) for member, why in z.errors]
         elif len(up.data) > s.max_upload_bytes:
             items.append(UploadItem(name=name, error=ErrorDetail(
                 code="payload_too_large", message=f"over the limit of {s.max_upload_bytes:,} bytes an image")))
+        elif len(todo) >= MAX_IMAGES:
+            items.append(UploadItem(name=name, error=ErrorDetail(code="skipped", message=f"more than {MAX_IMAGES} "
+                                                                 "images in one upload: send the rest separately")))
         else:
             todo.append((name, up.data))
-    for name, _data in todo[MAX_IMAGES:]:
-        items.append(UploadItem(name=name, error=ErrorDetail(code="skipped", message=f"more than {MAX_IMAGES} "
-                                                             "images in one upload: send the rest separately")))
     step = max(1, s.max_batch_size)
-    for start in range(0, min(len(todo), MAX_IMAGES), step):
-        chunk = todo[start : min(start + step, MAX_IMAGES)]
+    for start in range(0, len(todo), step):
+        chunk = todo[start : start + step]
         with service.admitted(len(chunk)):
-            for name, data in chunk:  # one at a time: each heatmap holds the explainer's lock anyway
+            for k, (name, data) in enumerate(chunk):
+                wanted = start + k < MAX_HEATMAPS  # the rest get verdicts; the review page fetches their maps
                 try:
-                    res = await service.inspect(data, station=UPLOAD_STATION, part=name, metadata=None,
-                                                started=time.perf_counter(), explain=True)
+                    with service.explain_pool.slot(required=False) if wanted else contextlib.nullcontext(False) \
+                            as explain:
+                        res = await service.inspect(data, station=station, part=name, metadata=None,
+                                                    started=time.perf_counter(), explain=bool(explain))
                     items.append(UploadItem(name=name, result=res))
                 except ApiError as exc:
                     service.metrics.errors.labels(kind=exc.code).inc()

@@ -8,8 +8,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
-from starlette.datastructures import UploadFile
-from starlette.formparsers import MultiPartException, MultiPartParser
 
 from datasets.intake import IntakeResult, SampleConflictError, SampleIntake, SampleOrigin, UnknownClassError
 from datasets.layout import DatasetError, check_label
@@ -19,7 +17,7 @@ from serving.deps import EngineerRole, ServiceDep
 from serving.errors import ApiError, bad_image
 from serving.schemas import ErrorResponse
 from serving.service import InspectionService
-from serving.upload import IMAGE_TYPES, MULTIPART, bounded_stream, media_type, unsupported
+from serving.upload import IMAGE_TYPES, read_form, too_large, unsupported
 
 router = APIRouter(prefix="/v1", tags=["samples"])
 MAX_TEXT = 500
@@ -97,31 +95,15 @@ def _text(value: Any, name: str, limit: int = MAX_TEXT) -> str | None:
 
 
 async def _read_form(request: Request, limit: int) -> tuple[bytes, dict[str, str]]:
-    kind = media_type(request.headers.get("content-type"))
-    if kind != MULTIPART:
-        raise ApiError(415, "unsupported_media_type", f"send {MULTIPART} with a 'file' part and a 'label' field, "
-                       f"not {kind or '(none)'!r}")
-    parser = MultiPartParser(request.headers, bounded_stream(request, limit), max_files=1, max_fields=16)
-    try:
-        form = await parser.parse()
-    except MultiPartException as exc:
-        raise ApiError(422, "invalid_multipart", f"the multipart body could not be read: {exc.message}") from None
-    data, fields = None, {}
-    try:
-        for name, value in form.multi_items():
-            if isinstance(value, UploadFile):
-                if name == "file":
-                    ctype = media_type(value.content_type)
-                    if ctype and ctype not in IMAGE_TYPES:
-                        raise unsupported(ctype)
-                    data = await value.read()
-            else:
-                fields[name] = value
-    finally:
-        await form.close()
-    if data is None:
+    files, fields = await read_form(request, max_files=1, max_fields=16)
+    upload = next((u for name, u in files if name == "file"), None)
+    if upload is None:
         raise ApiError(422, "missing_file", "the multipart body has no 'file' part with the image")
-    return data, fields
+    if upload.content_type and upload.content_type not in IMAGE_TYPES:
+        raise unsupported(upload.content_type)
+    if len(upload.data) > limit:
+        raise too_large(limit)
+    return upload.data, fields
 
 
 @router.post("/samples", status_code=201, response_model=SampleOut, responses=SAMPLE_ERRORS,

@@ -9,17 +9,16 @@ builds the DOM with ``textContent``, so a station id, label or file name can nev
 from __future__ import annotations
 
 import asyncio
-import threading
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from fastapi import Path as PathParam
 from fastapi.responses import RedirectResponse
 
 from inspection.batch import shrink
 from inspection.errors import ImageDecodeError, PreprocessError
-from inspection.explain import Explainer, encode_image
+from inspection.explain import encode_image
 from inspection.inspector import Inspector
 from serving.deps import EngineerRole, ServiceDep
 from serving.errors import ApiError
@@ -32,8 +31,6 @@ _STATIC = {"app.js": "text/javascript; charset=utf-8", "style.css": "text/css; c
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; "
        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 SIDES = {"thumb": 200, "full": 960}
-HEATMAP_SIDE = 640
-_explainer_lock = threading.Lock()
 
 
 def _page_headers(content_type: str) -> dict[str, str]:
@@ -85,14 +82,10 @@ def _jpeg(data: bytes, inspector: Inspector | None, side: int) -> bytes:
     return encode_image(shrink(image, side), ".jpg", 82)
 
 
-def _heatmap(state: Any, inspector: Inspector, data: bytes) -> bytes:
-    with _explainer_lock:  # Grad-CAM needs the PyTorch model: built on first use, again after a model change
-        ex = getattr(state, "ui_explainer", None)
-        if ex is None or ex.card.version != inspector.card.version:
-            ex = state.ui_explainer = Explainer(inspector.bundle)
+def _decoded(service: Any, inspector: Inspector, data: bytes) -> tuple[Any, tuple[int, int], Any]:
+    """(heatmap view, captured size, model input) of a kept image."""
     frame = inspector.decode(data)
-    e = ex.explain_batch([frame.image], captured=[frame.size], inputs=inspector.preprocess(frame)[None])[0]
-    return encode_image(shrink(e.overlay, HEATMAP_SIDE), ".jpg", 85)
+    return service.explain_pool.view(frame.image), frame.size, inspector.preprocess(frame)
 
 
 VerdictId = Annotated[int, PathParam(ge=1, le=2**62)]
@@ -116,15 +109,18 @@ async def verdict_image(service: ServiceDep, _: EngineerRole, verdict_id: Verdic
 
 @router.get("/v1/review/verdicts/{verdict_id}/heatmap", summary="Grad-CAM overlay of a logged verdict's kept "
             "image, by the model now serving (engineer)", response_class=Response, tags=["review"])
-async def verdict_heatmap(request: Request, service: ServiceDep, _: EngineerRole, verdict_id: VerdictId) -> Response:
+async def verdict_heatmap(service: ServiceDep, _: EngineerRole, verdict_id: VerdictId) -> Response:
     inspector = service.require_ready()
     loop = asyncio.get_running_loop()
-    data = await loop.run_in_executor(None, _kept_image, service, verdict_id)
-    if not data:
-        raise _not_kept(verdict_id)
-    try:
-        jpg = await loop.run_in_executor(None, _heatmap, request.app.state, inspector, data)
-    except (ImageDecodeError, PreprocessError) as exc:
-        raise ApiError(422, "undecodable_image", str(exc)) from None
+    with service.explain_pool.slot():  # 503 when the heatmap thread is busy: the page retries
+        data = await loop.run_in_executor(None, _kept_image, service, verdict_id)
+        if not data:
+            raise _not_kept(verdict_id)
+        try:
+            view, captured, chw = await service.explain_pool.run(_decoded, service, inspector, data)
+        except (ImageDecodeError, PreprocessError) as exc:
+            raise ApiError(422, "undecodable_image", str(exc)) from None
+        e = await service.explain_pool.explain(inspector, view, captured, chw)
+        jpg = await service.explain_pool.run(encode_image, e.overlay, ".jpg", 85)
     return Response(jpg, media_type="image/jpeg",
                     headers={**_IMAGE_HEADERS, "X-Model-Version": inspector.card.version})

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi import Path as PathParam
 
 from datasets.intake import SampleOrigin
@@ -15,9 +15,15 @@ from serving.deps import EngineerRole, ServiceDep
 from serving.errors import ApiError
 from serving.routes.samples import SAMPLE_ERRORS, LabelRequest, SampleOut, store_sample
 from serving.schemas import VerdictRow, VerdictsResponse
+from serving.upload import json_body, read_json
 from serving.verdict_log import VerdictLog
 
 router = APIRouter(prefix="/v1", tags=["verdicts"])
+MAX_OFFSET = 10**9  # SQLite takes a 64-bit offset; anything past a billion rows is a mistake or an attack
+
+
+def _unix_time(what: str) -> Any:
+    return Query(ge=0, le=10**11, allow_inf_nan=False, description=f"Unix time in seconds, {what}.")
 
 
 def _log(vlog: VerdictLog | None) -> VerdictLog:
@@ -29,12 +35,12 @@ def _log(vlog: VerdictLog | None) -> VerdictLog:
 @router.get("/verdicts", response_model=VerdictsResponse, summary="Logged verdicts, newest first")
 async def verdicts(
     service: ServiceDep, _: EngineerRole,
-    since: Annotated[float | None, Query(description="Unix time, inclusive.")] = None,
-    until: Annotated[float | None, Query(description="Unix time, exclusive.")] = None,
+    since: Annotated[float | None, _unix_time("inclusive")] = None,
+    until: Annotated[float | None, _unix_time("exclusive")] = None,
     station: Annotated[str | None, Query(max_length=128)] = None,
     verdict: Literal["pass", "fail", "review", "invalid"] | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> VerdictsResponse:
     vlog = _log(service.verdict_log)
     rows = await asyncio.get_running_loop().run_in_executor(
@@ -53,10 +59,11 @@ def _read_kept(path: str | None) -> bytes | None:
 
 
 @router.post("/verdicts/{verdict_id}/label", status_code=201, response_model=SampleOut,
-             responses=SAMPLE_ERRORS,
+             responses=SAMPLE_ERRORS, openapi_extra=json_body(LabelRequest),
              summary="Turn a logged verdict's kept image into a labelled sample (after QA review)")
-async def label_verdict(service: ServiceDep, _: EngineerRole, body: LabelRequest,
+async def label_verdict(request: Request, service: ServiceDep, _: EngineerRole,
                         verdict_id: Annotated[int, PathParam(ge=1, le=2**62)]) -> SampleOut:
+    body = await read_json(request, LabelRequest)  # read only after the key was checked
     vlog = _log(service.verdict_log)
     loop = asyncio.get_running_loop()
     row = await loop.run_in_executor(None, vlog.get, verdict_id)

@@ -117,3 +117,37 @@ def test_samples_cli(tmp_path: Path) -> None:
     r = CliRunner().invoke(app, ["samples", "add", str(src), "--label", "chip", "--to", to, "--new-class"])
     assert r.exit_code == 0 and "3 added" in r.output and "1 refused" in r.output
     assert Dataset.load(to).class_counts() == {"chip": 3}
+
+
+def test_a_crash_between_the_writes_leaves_no_half_stored_sample(tmp_path: Path) -> None:
+    """A real crash (the process ends) after the image and dataset.json are written, before the
+    manifest: the next intake removes the orphan and restores dataset.json."""
+    import subprocess
+    import sys
+
+    s = store(tmp_path)
+    first = s.add(img(1), "scratch")
+    info_before = (s.root / "dataset.json").read_text()
+    script = (
+        "import os, sys\n"
+        "from datasets import layout\n"
+        "from datasets.intake import SampleIntake\n"
+        "real = layout.write_text_atomic\n"
+        "def crash(path, text):\n"
+        "    real(path, text)\n"
+        "    if path.name == 'dataset.json': os._exit(3)  # dies before the manifest is written\n"
+        "layout.write_text_atomic = crash\n"
+        "s = SampleIntake(sys.argv[1], known_classes=('good', 'scratch'), pass_classes=('good',))\n"
+        "s.add(open(sys.argv[2], 'rb').read(), 'stain', new_class=True)\n"
+    )
+    (tmp_path / "new.png").write_bytes(img(2))
+    proc = subprocess.run([sys.executable, "-c", script, str(s.root), str(tmp_path / "new.png")], timeout=120)
+    assert proc.returncode == 3
+    assert "stain" in (s.root / "dataset.json").read_text()  # the crash left it half done
+    assert len(list((s.root / "images").rglob("*.png"))) == 2
+    again = s.add(img(3), "scratch")  # the next intake settles it first
+    ds = Dataset.load(s.root)
+    assert {x.sha256 for x in ds.samples} == {first.sha256, again.sha256}
+    assert sorted(p.name for p in (s.root / "images").rglob("*.png")) == sorted(
+        [f"{first.sha256}.png", f"{again.sha256}.png"])
+    assert "stain" not in ds.info.classes and (s.root / "dataset.json").read_text() == info_before

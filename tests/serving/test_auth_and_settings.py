@@ -66,3 +66,23 @@ def test_settings_from_environment_and_file(monkeypatch: pytest.MonkeyPatch, tmp
     assert len(s.engineer_keys) == 2
     with pytest.raises(SettingsError, match="does not exist"):
         load_settings(tmp_path / "missing.env")
+
+
+def test_auth_can_be_switched_off_on_loopback_only() -> None:
+    assert load_settings(auth_disabled=True, host="127.0.0.1").auth_disabled
+    assert load_settings(auth_disabled=True, host="::1").auth_disabled
+    for host in ("0.0.0.0", "192.168.1.20", "::"):
+        with pytest.raises(SettingsError, match="loopback"):
+            load_settings(auth_disabled=True, host=host)
+
+
+def test_station_keys_can_be_bound_to_station_ids() -> None:
+    s = load_settings(station_keys=f"line3-cam1|line3-cam2:{STATION_KEY},{STATION_KEY}-free",
+                      engineer_keys=ENGINEER_KEY)
+    ring = KeyRing(s)
+    bound, free = ring.identify(STATION_KEY), ring.identify(f"{STATION_KEY}-free")
+    assert bound is not None and bound.stations == frozenset({"line3-cam1", "line3-cam2"})
+    assert free is not None and free.stations is None and free.client != bound.client
+    assert ring.identify(f"line3-cam1|line3-cam2:{STATION_KEY}") is None  # the binding is no part of the key
+    with pytest.raises(SettingsError, match="too short"):
+        load_settings(station_keys="cam1:short", engineer_keys=ENGINEER_KEY)

@@ -64,7 +64,7 @@ def test_bad_inputs_get_their_4xx(make_client) -> None:
         r = client.post("/v1/inspect", files={"other": ("x.jpg", good, "image/jpeg")})
         assert (r.status_code, _error(r)) == (422, "missing_file")
         r = client.post("/v1/inspect", content=good, headers={"Content-Type": "image/jpeg", "X-Metadata": "[1]"})
-        assert (r.status_code, _error(r)) == (422, "invalid_request")
+        assert (r.status_code, _error(r)) == (422, "invalid_metadata")
         r = client.post("/v1/inspect", content=good, headers={"Content-Type": "image/jpeg"})
         assert r.status_code == 200  # the service still works after all that
         text = client.get("/metrics").text

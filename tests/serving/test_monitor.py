@@ -117,3 +117,22 @@ def test_each_station_and_model_version_has_its_own_baseline(tmp_path: Path):
     assert charts[("a", "v1")]["fail_rate"]["centre"] == pytest.approx(0.5, abs=0.05)
     assert charts[("a", "v2")]["fail_rate"]["baseline"] == {"parts": 1, "needed": 50, "done": False}
     assert mon.active() == []  # no alarm from the 50 % station: its own baseline says that is normal
+
+
+def test_an_alarm_of_a_retired_model_version_is_cleared_with_a_reason_not_dropped(tmp_path: Path):
+    settings = load_settings(auth_disabled=True, verdict_db=None, spc_baseline=20, spc_window=10)
+    mon = LineMonitor(settings)
+    mon.start()
+    for i in range(20):
+        mon.observe("a", _verdict("pass"), _card("v1"), float(i))
+    for i in range(10):
+        mon.observe("a", _verdict("fail"), _card("v1"), 20.0 + i)
+    assert [a["kind"] for a in mon.active()] == ["fail_rate"]
+    mon.observe("a", _verdict("pass"), _card("v2"), 40.0)
+    assert mon.active(), "the previous version's chart is kept across one reload"
+    mon.observe("a", _verdict("pass"), _card("v3"), 41.0)  # v1 retires now
+    assert mon.active() == []
+    mon.alarm_log.flush()
+    cleared = [e for e in mon.recent() if e["state"] == "cleared"]
+    assert cleared and "no longer serves" in cleared[0]["message"]
+    mon.close()

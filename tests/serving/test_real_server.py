@@ -34,7 +34,7 @@ def test_serve_and_station_processes(bundle_path: Path, tmp_path: Path) -> None:
         while True:
             assert server.poll() is None, server.stdout.read() if server.stdout else ""
             try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                if httpx.get(f"{url}/readyz", headers={"X-API-Key": STATION_KEY}, timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
@@ -52,7 +52,9 @@ def test_serve_and_station_processes(bundle_path: Path, tmp_path: Path) -> None:
         assert station.returncode == 0, station.stdout + station.stderr
         assert "4 parts" in station.stdout and "latency p50" in station.stdout
         assert station.stdout.count("sim-1-0000") == 4  # a live line per part
-        metrics = httpx.get(f"{url}/metrics", timeout=5).text
+        assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200  # open: for load balancers
+        assert httpx.get(f"{url}/metrics", timeout=5).status_code == 401
+        metrics = httpx.get(f"{url}/metrics", headers={"Authorization": f"Bearer {STATION_KEY}"}, timeout=5).text
         assert 'station="sim-1"' in metrics
     finally:
         server.send_signal(signal.SIGINT)

@@ -65,7 +65,7 @@ def test_reload_swaps_to_the_new_champion_and_back(make_client, registry, tmp_pa
         assert "classes added: missing_hole" in out["notes"]
         after = client.post("/v1/inspect", content=jpeg(1), headers=STA).json()
         assert after["model"]["version"] == b and set(after["scores"]) == {"good", "scratch", "dent", "missing_hole"}
-        assert client.get("/readyz").json()["model"]["version"] == b
+        assert client.get("/readyz", headers=STA).json()["model"]["version"] == b
         reg.rollback()
         assert client.post("/v1/model/reload", headers=ENG).json()["model"]["version"] == a
         pinned = client.post("/v1/model/reload", headers=ENG, json={"version": b}).json()
@@ -107,6 +107,25 @@ def test_corrupt_or_incompatible_bundle_is_refused_and_old_model_serves(make_cli
         assert client.post("/v1/inspect", content=jpeg(3), headers=STA).json()["model"]["version"] == a
         forced = client.post("/v1/model/reload", headers=ENG, json={"version": c, "force": True})
         assert forced.status_code == 200 and forced.json()["model"]["version"] == c
+
+
+def test_a_version_the_registry_rejected_is_not_served_and_every_reload_is_recorded(make_client, registry,
+                                                                                     tmp_path: Path) -> None:
+    import shutil
+
+    reg_root = tmp_path / "registry"
+    shutil.copytree(registry[0], reg_root)
+    _, a, b = registry
+    reg = ModelRegistry(reg_root)
+    reg.reject(b, reason="escapes on the golden set")
+    with make_client(None, registry=reg_root, **KEYS) as client:
+        r = client.post("/v1/model/reload", headers=ENG, json={"version": b})
+        assert (r.status_code, r.json()["error"]["code"]) == (409, "version_rejected")
+        assert client.post("/v1/inspect", content=jpeg(1), headers=STA).json()["model"]["version"] == a
+        forced = client.post("/v1/model/reload", headers=ENG, json={"version": b, "force": True})
+        assert forced.status_code == 200 and forced.json()["model"]["version"] == b
+    events = [e for e in reg.lines()["default"]["events"] if e["action"] == "serve"]
+    assert [e["version"] for e in events] == [b] and "forced" in events[0]["reason"]
 
 
 def test_reload_without_registry(make_client, bundle_path: Path) -> None:
@@ -197,10 +216,10 @@ def test_registry_watch_picks_up_a_new_champion(make_client, registry, tmp_path:
     shutil.copytree(registry[0], reg_root)
     _, a, b = registry
     with make_client(None, registry=reg_root, registry_watch_s=0.1, **KEYS) as client:
-        assert client.get("/readyz").json()["model"]["version"] == a
+        assert client.get("/readyz", headers=STA).json()["model"]["version"] == a
         ModelRegistry(reg_root).promote(b, reason="watch test")
         for _ in range(100):
-            if client.get("/readyz").json()["model"]["version"] == b:
+            if client.get("/readyz", headers=STA).json()["model"]["version"] == b:
                 break
             time.sleep(0.1)
-        assert client.get("/readyz").json()["model"]["version"] == b
+        assert client.get("/readyz", headers=STA).json()["model"]["version"] == b

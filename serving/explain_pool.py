@@ -1,0 +1,77 @@
+"""Heatmaps for the service, on their own thread, so they never delay a station's verdict.
+
+A heatmap costs a PyTorch forward and backward pass, tens to hundreds of times a verdict's
+inference. Requests for one take a slot here before any work is done (at most
+``max_pending`` at once, else 503), run one at a time on a thread of their own at the lowest CPU
+priority (the decode pool and the inference worker stay free for stations, and keep the cores
+when both want them: serving.background), and are drawn on the frame shrunk to
+``side`` pixels: the map is computed at model resolution anyway, and a full-size overlay of
+a 64-megapixel frame would take seconds to draw and megabytes to send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from inspection.batch import shrink
+from inspection.inspector import Inspector
+from serving.background import background_pool
+from serving.errors import ApiError
+
+
+class ExplainPool:
+    def __init__(self, max_pending: int, side: int, retry_after_s: int = 1) -> None:
+        self.max_pending, self.side, self.retry_after_s = max_pending, side, retry_after_s
+        self._executor = background_pool(1, "defectscope-explain")
+        self._pending = 0
+        self._explainer: Any = None  # inspection.explain.Explainer of the model now serving
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def slot(self, required: bool = True) -> Iterator[bool]:
+        """Hold a heatmap slot for the block (yields True). When all are taken: 503 at once, or with
+        ``required`` False yield False (the caller goes on without a heatmap)."""
+        if self._pending >= self.max_pending:
+            if not required:
+                yield False
+                return
+            raise ApiError(503, "explain_busy", f"{self.max_pending} heatmaps are being computed: retry, or "
+                           "inspect without explain=true", headers={"Retry-After": str(self.retry_after_s)})
+        self._pending += 1
+        try:
+            yield True
+        finally:
+            self._pending -= 1
+
+    async def run(self, fn: Any, *args: Any) -> Any:
+        """Other work of a heatmap request (decoding its image) on the same low-priority thread, so a
+        client asking for heatmaps of huge frames does not hold the stations' decode threads."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def view(self, image: np.ndarray) -> np.ndarray:
+        """The frame as heatmaps are drawn on it (longer side at most ``side``)."""
+        return shrink(image, self.side)
+
+    async def explain(self, inspector: Inspector, view: np.ndarray, captured: tuple[int, int],
+                      chw: np.ndarray) -> Any:
+        """An Explanation over ``view`` (from ``view``), from the model input ``chw`` (hold a ``slot``)."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._run, inspector, view,
+                                                                captured, chw)
+
+    def _run(self, inspector: Inspector, view: np.ndarray, captured: tuple[int, int], chw: np.ndarray) -> Any:
+        from inspection.explain import Explainer  # torch: loaded on the first heatmap only
+
+        with self._lock:
+            ex = self._explainer
+            if ex is None or ex.card.version != inspector.card.version:
+                ex = self._explainer = Explainer(inspector.bundle, threads=1)
+        return ex.explain_batch([view], captured=[captured], inputs=chw[None])[0]
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
