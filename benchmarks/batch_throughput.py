@@ -22,20 +22,22 @@ from pathlib import Path
 
 import numpy as np
 
-from inspection.batch import BatchRunner, collect_paths
-from inspection.bundle import load_bundle, save_bundle
+from inspection.bundle import load_bundle
 from inspection.card import ModelCard
 from inspection.explain import Explainer
-from inspection.inspector import Inspector
 from inspection.models import create_model
+from inspection.predictor import Predictor
 from inspection.preprocess import PreprocessConfig
 from inspection.types import Outcome
+from qa.batch import BatchRunner
+from qa.paths import collect_paths
+from training.export import save_bundle
 
 
 def make_frames(out: Path, n: int) -> None:
     import cv2
 
-    from inspection.simulation import Simulator
+    from datasets.simulator import Simulator
 
     sim = Simulator("flange", size=(1024, 1280))
     labels = sim.labels
@@ -51,18 +53,18 @@ def tiny_model(out: Path) -> Path:
     return out
 
 
-def ceiling(inspector: Inspector, blobs: list[bytes]) -> tuple[float, float]:
-    """(decode ms, inference ms) per image, each stage alone."""
-    frames = [inspector.decode(b) for b in blobs[:8]]  # warm-up
+def ceiling(predictor: Predictor, blobs: list[bytes]) -> tuple[float, float]:
+    """(decode ms, inference ms) per image, each stage alone (decode: decode, gate and preprocess)."""
+    items = [predictor.load(b) for b in blobs[:8]]  # warm-up
     t0 = time.perf_counter()
-    frames = [inspector.decode(b) for b in blobs]
+    items = [predictor.load(b) for b in blobs]
     decode = (time.perf_counter() - t0) / len(blobs)
-    x = np.stack([inspector.preprocess(f) for f in frames])
-    bs = inspector.batch_size
-    inspector.infer(x[:bs])
+    x = np.stack([it.inputs for it in items])
+    bs = predictor.batch_size
+    predictor.infer(x[:bs])
     t0 = time.perf_counter()
     for i in range(0, len(x), bs):
-        inspector.infer(x[i : i + bs])
+        predictor.infer(x[i : i + bs])
     infer = (time.perf_counter() - t0) / len(x)
     return decode * 1e3, infer * 1e3
 
@@ -95,18 +97,18 @@ def main(argv: list[str] | None = None) -> int:
         bundle = load_bundle(args.model or tiny_model(work / "model"))
         paths = collect_paths([args.images])[: args.n]
         blobs = [p.read_bytes() for p in paths]  # also warms the page cache for the runs below
-        inspector = Inspector(bundle, batch_size=args.batch_size, threads=args.threads)
-        dec, inf = ceiling(inspector, blobs)
+        predictor = Predictor(bundle, batch_size=args.batch_size, threads=args.threads)
+        dec, inf = ceiling(predictor, blobs)
         ceil = 1000.0 / (dec + inf)
         print(f"{len(paths)} images, {bundle.card.arch} {bundle.card.preprocess.input_size}, "
-              f"{inspector.backend.name} backend, batch {args.batch_size}, {args.workers} workers")
+              f"{predictor.backend.name} backend, batch {args.batch_size}, {args.workers} workers")
         print(f"ceiling: decode {dec:.2f} ms + inference {inf:.2f} ms per image = {ceil:.1f} images/s")
         print(f"{'pipeline':<54}{'images/s':>10}{'of ceiling':>12}")
         runs = {
-            "batch runner, verdicts only": BatchRunner(inspector, workers=args.workers, thumbnails=False),
-            "batch runner + thumbnails (report, no heatmaps)": BatchRunner(inspector, workers=args.workers),
+            "batch runner, verdicts only": BatchRunner(predictor, workers=args.workers, thumbnails=False),
+            "batch runner + thumbnails (report, no heatmaps)": BatchRunner(predictor, workers=args.workers),
             "batch runner + thumbnails + heatmaps (fail/review)": BatchRunner(
-                inspector, workers=args.workers, explainer=Explainer(bundle, threads=1)),
+                predictor, workers=args.workers, explainer=Explainer(bundle, threads=1)),
         }
         for name, runner in runs.items():
             rate, flagged = timed_run(runner, paths)

@@ -18,11 +18,11 @@ import sys
 
 import numpy as np
 
+from datasets.simulator import Simulator
 from inspection.bundle import load_bundle
 from inspection.explain import Explainer, peak_hit_rate
-from inspection.inspector import Inspector
-from inspection.simulation import Simulator
-from inspection.types import Frame, Outcome
+from inspection.predictor import Predictor
+from inspection.types import Outcome
 
 
 def render(recipe: str, size: tuple[int, int], label: str, n: int, seed: int) -> tuple[list, list]:
@@ -44,14 +44,14 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     w, h = (int(v) for v in args.size.lower().split("x"))
     bundle = load_bundle(args.model)
-    inspector = Inspector(bundle, batch_size=16)
+    predictor = Predictor(bundle, batch_size=16)
     for method in args.method:
         explainer = Explainer(bundle, method=method, threads=1)
-        table(explainer, inspector, args, (h, w))
+        table(explainer, predictor, args, (h, w))
     return 0
 
 
-def table(explainer: Explainer, inspector: Inspector, args: argparse.Namespace, size: tuple[int, int]) -> None:
+def table(explainer: Explainer, predictor: Predictor, args: argparse.Namespace, size: tuple[int, int]) -> None:
     card = explainer.card
     h, w = size
     tol = args.tolerance if args.tolerance is not None else round(16 * w / card.preprocess.input_size[1])
@@ -66,7 +66,7 @@ def table(explainer: Explainer, inspector: Inspector, args: argparse.Namespace, 
         images, masks = render(args.recipe, (h, w), label, args.n, args.seed + k)
         strict = peak_hit_rate(explainer, images, masks)
         near = peak_hit_rate(explainer, images, masks, tolerance=tol)
-        verdicts = inspector.inspect([Frame(img) for img in images])
+        verdicts = [it.verdict for it in predictor.run([predictor.preparer.from_image(img) for img in images])]
         flagged = sum(v.outcome in (Outcome.FAIL, Outcome.REVIEW) for v in verdicts)
         totals += (strict.n, strict.hits, strict.chance * strict.n, near.hits, near.chance * near.n)
         print(row(label, strict.n, strict.rate, strict.chance, near.rate, near.chance) + f"{flagged:>9}")

@@ -21,12 +21,12 @@ import cv2
 import numpy as np
 import torch
 
-from inspection.bundle import save_bundle
 from inspection.card import ModelCard
 from inspection.decode import decode_image
 from inspection.models import create_model, list_models
 from inspection.preprocess import PreprocessConfig, Preprocessor
 from inspection.runtime import OnnxBackend, TorchBackend
+from training.export import save_bundle
 
 
 def median_ms(fn: Callable[[], object], repeats: int, warmup: int = 3) -> float:

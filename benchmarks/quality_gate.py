@@ -25,13 +25,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import cv2
 import numpy as np
 
-from inspection.bundle import save_bundle
+from datasets.simulator import GOOD, Simulator
 from inspection.card import ModelCard
-from inspection.inspector import Inspector, decode_for
 from inspection.models import create_model
+from inspection.predictor import Predictor, Preparer
 from inspection.preprocess import PreprocessConfig
 from inspection.quality import QualityGate, learn_limits
-from inspection.simulation import GOOD, Simulator
+from training.export import save_bundle
 
 PRE = PreprocessConfig(input_size=(128, 160))
 
@@ -59,22 +59,23 @@ def main() -> None:
     print(f"command: python benchmarks/quality_gate.py {' '.join(sys.argv[1:])}".rstrip())
     sim = Simulator("flange", size=(1024, 1280))
     render = lambda s: sim.render(GOOD if s % 4 else "scratch", seed=s).image  # noqa: E731
-    train = [decode_for(PRE, jpeg(render(s)))[0] for s in range(args.train)]
+    decode = Preparer(PRE).decode
+    train = [decode(jpeg(render(s)))[0] for s in range(args.train)]
     limits = learn_limits(train, PRE)
     raw = [render(10_000 + s) for s in range(args.held_out)]
-    held = [decode_for(PRE, jpeg(img)) for img in raw]
+    held = [decode(jpeg(img)) for img in raw]
 
     with tempfile.TemporaryDirectory() as tmp:
         card = ModelCard(name="bench", version="", arch="mobilenet_v3_small", classes=("good", "scratch"),
                          pass_classes=("good",), preprocess=PRE, quality=limits)
         bundle = save_bundle(Path(tmp) / "b", create_model("mobilenet_v3_small", num_classes=2).eval(), card)
-        ins = Inspector(bundle, backend="onnx", threads=1)
+        ins = Predictor(bundle, backend="onnx", threads=1)
         gate = QualityGate(limits, PRE)
         data = [jpeg(img) for img in raw[:50]]
-        chw = [ins.preprocess(ins.decode(d)) for d in data]
-        t_decode = timed(lambda d: decode_for(PRE, d), data)
+        chw = [ins.load(d).inputs for d in data]
+        t_decode = timed(decode, data)
         t_gate = timed(lambda h: gate.check(h[0], h[1]), held[:50])
-        t_pre = timed(lambda h: ins.preprocessor(h[0], h[1]), held[:50])
+        t_pre = timed(lambda h: ins.preparer.preprocessor(h[0], h[1]), held[:50])
         t_infer = timed(lambda x: ins.infer(x[None]), chw)
     framing = (f", part area {limits.part[0]:.0%}..{limits.part[1]:.0%}, centre offset <= "
                f"{limits.offset_max:.1%}") if limits.part else ", no framing check"
@@ -86,7 +87,7 @@ def main() -> None:
         print(f"| {name} | {ms:.3f} | {ms / t_infer:.2f}x |")
 
     def refused(imgs) -> str:
-        res = [gate.check(*decode_for(PRE, jpeg(i))[:2]) for i in imgs]
+        res = [gate.check(*decode(jpeg(i))[:2]) for i in imgs]
         bad = [r.code for r in res if not r.ok]
         top = max(set(bad), key=bad.count) if bad else "-"
         return f"{len(bad)}/{len(res)} | {top}"

@@ -31,14 +31,14 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from service_latency import start, stop  # noqa: E402
 
-from inspection.bundle import save_bundle  # noqa: E402
-from inspection.camera import SimulatedCamera  # noqa: E402
+from datasets.simulator.camera import SimulatedCamera  # noqa: E402
 from inspection.card import ModelCard  # noqa: E402
 from inspection.models import create_model  # noqa: E402
 from inspection.preprocess import PreprocessConfig  # noqa: E402
-from inspection.registry import ModelRegistry  # noqa: E402
+from registry import ModelRegistry  # noqa: E402
 from serving.loadgen import StationLoad  # noqa: E402
 from serving.server import free_port  # noqa: E402
+from training.export import save_bundle  # noqa: E402
 
 
 def bundles(folder: Path) -> tuple[str, str, Path]:

@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/spc_detection.py --seeds 200 --clean-parts 50000
 
 Each seed is one line (``LineSimulator("flange", seed=...)``, 5 % background defects). The
-station monitor (``inspection.spc.StationMonitor``, the one the service runs) learns its limits
+station monitor (``monitoring.spc.StationMonitor``, the one the service runs) learns its limits
 from the first ``--baseline`` parts, then a ``ToolFault`` starts at a seed-dependent part after
 the baseline. Delay = parts from the fault's first part to the fail-rate alarm. False alarms =
 alarm episodes per 10,000 parts after the baseline on lines with no fault.
@@ -25,8 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from inspection.simulation import GOOD, LineSimulator, ToolFault
-from inspection.spc import SpcConfig, StationMonitor
+from datasets.simulator import GOOD, LineSimulator, ToolFault
+from monitoring.spc import SpcConfig, StationMonitor
 
 
 def outcomes(sim: LineSimulator, n: int):

@@ -26,10 +26,10 @@ from inspection.atomic import write_bytes_atomic, write_text_atomic
 from inspection.decode import DEFAULT_MAX_PIXELS, decode_image
 from inspection.errors import ImageDecodeError
 from inspection.filelock import file_lock
+from inspection.imageinfo import IMAGE_SUFFIXES
 
 LOCK = ".intake.lock"
 JOURNAL = ".intake-journal.json"
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 _EXT = {"jpeg": "jpg", "png": "png", "bmp": "bmp", "tiff": "tif", "webp": "webp", "gif": "gif"}
 MAX_NOTE = 500
 MAX_FIELD = 128

@@ -22,10 +22,10 @@ import cv2
 import numpy as np
 
 from datasets.layout import IMAGES, MASKS, Dataset, DatasetError, DatasetInfo, Sample
+from datasets.simulator import DEFAULT_RECIPE, DEFAULT_SEVERITY, GOOD, SimulationError, Simulator
+from datasets.simulator.simulator import check_severity_range
 from datasets.split import DEFAULT_FRACTIONS, assign_splits, check_fractions
 from inspection.atomic import atomic_dir
-from inspection.simulation import DEFAULT_RECIPE, DEFAULT_SEVERITY, GOOD, SimulationError, Simulator
-from inspection.simulation.simulator import check_severity_range
 
 SYNTH_VERSION = 1  # bump when rendering changes, so datasets say which simulator made them
 # Below this many pixels in all, worker start-up costs more than it saves.

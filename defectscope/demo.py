@@ -31,7 +31,7 @@ class DemoConfig:
     port: int = 8000
     rate: float = 4.0  # parts per second from the simulated station
     seconds: float | None = None  # stop by itself after this long (None: until Ctrl-C)
-    # the simulated line's scheduled fault (inspection.simulation.parse_event syntax; None: a clean line)
+    # the simulated line's scheduled fault (datasets.simulator.parse_event syntax; None: a clean line)
     fault: str | None = "tool_fault@400:defect=scratch,rate=0.5"
     defect_rate: float = 0.05  # background defects of the simulated line
     spc_baseline: int = 200  # parts that set the control limits (shorter than a plant's 500, for a demo)
@@ -77,8 +77,8 @@ def run_demo(cfg: DemoConfig, model: Path, stop: threading.Event, on_part, say=p
     Returns the station's summary. Authentication is off: the service listens on
     ``cfg.host`` only, which is the loopback address by default.
     """
-    from inspection.camera import open_source
-    from inspection.simulation import parse_event
+    from datasets.simulator import parse_event
+    from datasets.simulator.sources import open_source
     from serving.config import load_settings
     from serving.server import start_in_background
     from serving.station import StationConfig, run_station

@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from datasets.layout import Dataset, DatasetInfo  # noqa: E402
 from datasets.synth import synthesize  # noqa: E402
-from inspection.registry import ModelRegistry  # noqa: E402
+from registry import ModelRegistry  # noqa: E402
 from serving.config import load_settings  # noqa: E402
 from serving.loadgen import StationLoad  # noqa: E402
 from serving.server import start_in_background  # noqa: E402

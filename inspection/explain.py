@@ -35,6 +35,7 @@ from torch import nn
 
 from inspection.bundle import Bundle
 from inspection.errors import DefectscopeError
+from inspection.imageops import encode_image
 from inspection.preprocess import Preprocessor
 
 
@@ -55,14 +56,6 @@ class Explanation:
 
     def overlay_png(self) -> bytes:
         return encode_image(self.overlay, ".png")
-
-
-def encode_image(image: np.ndarray, ext: str = ".png", quality: int = 85) -> bytes:
-    params = [cv2.IMWRITE_JPEG_QUALITY, quality] if ext in (".jpg", ".jpeg") else []
-    ok, buf = cv2.imencode(ext, image, params)
-    if not ok:  # only for an empty or malformed array, which callers never pass
-        raise ExplainError(f"could not encode a {image.shape} image as {ext}")
-    return buf.tobytes()
 
 
 def find_target_layer(model: nn.Module) -> tuple[str, nn.Module, bool]:

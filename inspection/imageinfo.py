@@ -19,6 +19,9 @@ from dataclasses import dataclass
 from inspection.errors import ImageDecodeError
 
 SUPPORTED = "JPEG, PNG, BMP, TIFF, WebP or GIF"
+# The one list of file suffixes taken for images (folders, zips, sample intake, QA runs): the
+# formats this module reads. A file named otherwise is still inspected when named explicitly.
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".dib", ".tif", ".tiff", ".webp", ".gif"})
 
 # JPEG start-of-frame markers carry the frame size; C4 (DHT), C8 (JPG) and CC (DAC) do not.
 _SOF_MARKERS = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})

@@ -19,6 +19,19 @@ from inspection.defectnet import DefectNet
 from inspection.errors import ModelRegistryError
 
 ModelFactory = Callable[..., nn.Module]
+
+
+class WithSoftmax(nn.Module):
+    """Both backends return probabilities, so parity is checked (and decisions made) on the same numbers."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.model(x), dim=1)
+
+
 _REGISTRY: dict[str, tuple[ModelFactory, type | None]] = {}
 
 

@@ -1,4 +1,4 @@
-"""Decoded image -> normalized model input. Shared by the inspector and by training.
+"""Decoded image -> normalized model input. Shared by the predictor and by training.
 
 Two steps so training can augment in between: ``prepare`` (ROI crop, resize, colour order:
 still uint8) and ``normalize`` (float32 CHW). What is trained is exactly what is served.

@@ -125,7 +125,7 @@ def _range(values: np.ndarray, margin: float, floor: float) -> tuple[float, floa
 
 
 def learn_limits(images: Iterable[np.ndarray], preprocess: PreprocessConfig, *, margin: float = 0.5) -> QualityLimits:
-    """Limits from training images (decoded as the inspector decodes them: gray or BGR uint8).
+    """Limits from training images (decoded as the predictor decodes them: gray or BGR uint8).
 
     Raises QualityError with fewer than MIN_IMAGES images.
     """
@@ -170,7 +170,7 @@ class QualityGate:
         return self.check_prepared(self.pre.prepare(image, captured))
 
     def check_prepared(self, prepared: np.ndarray) -> QualityResult:
-        """The checks on what ``Preprocessor.prepare`` made of the frame (the inspector reuses it)."""
+        """The checks on what ``Preprocessor.prepare`` made of the frame (the predictor reuses it)."""
         lim = self.limits
         m = measure(_gray(prepared), lim.part_level)
         b, sat, sharp = m["brightness"], m["saturated"], m["sharpness"]

@@ -56,12 +56,14 @@ class TorchBackend:
     def __init__(self, bundle: Bundle, device: str | None = None, threads: int | None = None) -> None:
         import torch
 
-        from inspection.onnx_export import WithSoftmax
+        from inspection.bundle import check_weights
+        from inspection.models import WithSoftmax
 
         self._torch = torch
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         if threads:
             torch.set_num_threads(threads)
+        check_weights(bundle)
         self._model = WithSoftmax(bundle.build_torch_model()).to(self.device).eval()
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""``create_app(settings, inspector=None)``: the FastAPI application factory."""
+"""``create_app(settings, predictor=None)``: the FastAPI application factory."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from inspection import __version__
-from inspection.inspector import Inspector
+from inspection.predictor import Predictor
 from serving.auth import KeyRing
 from serving.config import Settings
 from serving.errors import install_error_handlers
@@ -55,10 +55,10 @@ class RequestMetrics:
             self.metrics.request_seconds.labels(route=route).observe(time.perf_counter() - t0)
 
 
-def create_app(settings: Settings, inspector: Inspector | None = None) -> FastAPI:
-    """The service for ``settings``; ``inspector`` given (tests, embedding) skips loading ``settings.model``."""
+def create_app(settings: Settings, predictor: Predictor | None = None) -> FastAPI:
+    """The service for ``settings``; ``predictor`` given (tests, embedding) skips loading ``settings.model``."""
     metrics = ServiceMetrics(settings.max_batch_size)
-    service = InspectionService(settings, metrics, inspector)
+    service = InspectionService(settings, metrics, predictor)
     monitor = LineMonitor(settings, metrics)
     service.listeners.append(monitor.observe)
 

@@ -1,7 +1,11 @@
 """Micro-batching: one inference worker thread groups images that arrive together.
 
-The first image in an empty queue waits at most ``max_wait_ms`` for company, then the worker
-stacks up to ``max_batch_size`` CHW arrays and calls ``infer`` once. Concurrent stations share
+The first image in an empty queue waits at most ``max_wait_ms`` for company, but only while
+company is on its way (``coming()``: images still being decoded); with nothing else in flight it
+is inferred at once, so a lone station pays no batching delay. Then the worker stacks up to
+``max_batch_size`` CHW arrays and calls ``infer`` once. When the worker is idle and nothing is
+queued, ``infer_now`` runs a single image in the caller's thread instead (the decode thread that
+just prepared it), sparing two thread hand-offs; one lock keeps every inference one at a time. Concurrent stations share
 the cores through larger batches instead of fighting for them. The queue is bounded: ``submit``
 raises Overloaded at once when it is full, so the caller can answer 503 instead of waiting.
 
@@ -60,14 +64,17 @@ def _resolve(fut: asyncio.Future[BatchResult], result: BatchResult | None, error
 
 class MicroBatcher:
     def __init__(self, infer: Callable[[np.ndarray], np.ndarray], *, max_batch_size: int = 8,
-                 max_wait_ms: float = 2.0, max_queue: int = 32, metrics: ServiceMetrics | None = None) -> None:
+                 max_wait_ms: float = 2.0, max_queue: int = 32, metrics: ServiceMetrics | None = None,
+                 coming: Callable[[], int] | None = None) -> None:
         self._infer = infer
+        self._coming = coming or (lambda: 1)  # unknown: always worth waiting the window
         self.max_batch_size = max_batch_size
         self.max_wait = max_wait_ms / 1000.0
         self._queue: queue.Queue[_Item | None] = queue.Queue(maxsize=max_queue)
         self._metrics = metrics
         self._thread: threading.Thread | None = None
         self._carry: _Item | None = None  # an item of another model, first in the next batch
+        self._busy = threading.Lock()  # one inference at a time, the worker's or an inline one
         if metrics is not None:
             metrics.queue_depth.set_function(self._queue.qsize)
 
@@ -99,9 +106,26 @@ class MicroBatcher:
             raise Overloaded from None
         return await item.future
 
+    def infer_now(self, chw: np.ndarray, infer: Callable[[np.ndarray], np.ndarray]) -> BatchResult | None:
+        """Infer ``chw`` in this thread when the worker is idle and nothing waits; else None (submit it)."""
+        if self._thread is None or not self._queue.empty() or self._carry is not None or \
+                not self._busy.acquire(blocking=False):
+            return None
+        try:
+            t0 = time.perf_counter()
+            probs = infer(chw[None])
+            infer_ms = (time.perf_counter() - t0) * 1000.0
+        finally:
+            self._busy.release()
+        if self._metrics is not None:
+            self._metrics.batch_size.observe(1)
+        return BatchResult(probs[0], 1, 0.0, infer_ms)
+
     def _collect(self, first: _Item) -> tuple[list[_Item], bool]:
         batch, deadline = [first], first.enqueued + self.max_wait
         while len(batch) < self.max_batch_size:
+            if self._queue.empty() and self._coming() == 0:
+                break  # nothing else in flight: waiting would only add latency
             remaining = deadline - time.perf_counter()
             try:
                 nxt = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
@@ -130,9 +154,10 @@ class MicroBatcher:
     def _process(self, batch: list[_Item]) -> None:
         taken = time.perf_counter()
         try:
-            t0 = time.perf_counter()
-            probs = batch[0].infer(np.stack([it.chw for it in batch]))
-            infer_ms = (time.perf_counter() - t0) * 1000.0
+            with self._busy:
+                t0 = time.perf_counter()
+                probs = batch[0].infer(np.stack([it.chw for it in batch]))
+                infer_ms = (time.perf_counter() - t0) * 1000.0
         except Exception as exc:  # a bug or a broken backend: every waiting request gets the error
             log.exception("inference failed for a batch of %d", len(batch))
             for it in batch:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -80,6 +80,8 @@ class Settings(BaseSettings):
                                     "headers; then the connection is closed.")
     body_timeout_s: float = Field(30.0, gt=0, le=3600, description="Time a client has to send a request's body "
                                   "(408 after it).")
+    http_parser: Literal["auto", "httptools", "h11"] = Field("auto", description="HTTP parser: httptools (C) "
+                                                            "when installed, else h11.")
     max_connections: int = Field(256, ge=4, description="Open connections and requests at once; past it 503.")
     max_requests_per_client: int = Field(16, ge=1, description="Requests at once per API key (per address with "
                                          "--no-auth); past it 429.")

@@ -1,4 +1,4 @@
-"""Dependencies as named types (``InspectorDep``, ``StationRole``...) so routes read as signatures."""
+"""Dependencies as named types (``PredictorDep``, ``StationRole``...) so routes read as signatures."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPBearer
 
-from inspection.inspector import Inspector
+from inspection.predictor import Predictor
 from serving.auth import KeyRing, Principal, Role
 from serving.errors import ApiError
 from serving.service import InspectionService
@@ -24,11 +24,11 @@ def get_service(request: Request) -> InspectionService:
 ServiceDep = Annotated[InspectionService, Depends(get_service)]
 
 
-def get_inspector(service: ServiceDep) -> Inspector:
+def get_predictor(service: ServiceDep) -> Predictor:
     return service.require_ready()
 
 
-InspectorDep = Annotated[Inspector, Depends(get_inspector)]
+PredictorDep = Annotated[Predictor, Depends(get_predictor)]
 
 
 def require(needed: Role):

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from inspection.batch import shrink
-from inspection.inspector import Inspector
+from inspection.imageops import shrink
+from inspection.predictor import Predictor
 from serving.background import background_pool
 from serving.errors import ApiError
 
@@ -58,19 +58,19 @@ class ExplainPool:
         """The frame as heatmaps are drawn on it (longer side at most ``side``)."""
         return shrink(image, self.side)
 
-    async def explain(self, inspector: Inspector, view: np.ndarray, captured: tuple[int, int],
+    async def explain(self, predictor: Predictor, view: np.ndarray, captured: tuple[int, int],
                       chw: np.ndarray) -> Any:
         """An Explanation over ``view`` (from ``view``), from the model input ``chw`` (hold a ``slot``)."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._run, inspector, view,
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._run, predictor, view,
                                                                 captured, chw)
 
-    def _run(self, inspector: Inspector, view: np.ndarray, captured: tuple[int, int], chw: np.ndarray) -> Any:
+    def _run(self, predictor: Predictor, view: np.ndarray, captured: tuple[int, int], chw: np.ndarray) -> Any:
         from inspection.explain import Explainer  # torch: loaded on the first heatmap only
 
         with self._lock:
             ex = self._explainer
-            if ex is None or ex.card.version != inspector.card.version:
-                ex = self._explainer = Explainer(inspector.bundle, threads=1)
+            if ex is None or ex.card.version != predictor.card.version:
+                ex = self._explainer = Explainer(predictor.bundle, threads=1)
         return ex.explain_batch([view], captured=[captured], inputs=chw[None])[0]
 
     def close(self) -> None:

@@ -1,5 +1,5 @@
 """Line monitoring in the service: every verdict feeds its station's SPC monitor
-(``inspection.spc.StationMonitor``, one per station and model version); alarm episodes go to
+(``monitoring.spc.StationMonitor``, one per station and model version); alarm episodes go to
 the alarm log (SQLite, webhook), the Prometheus metrics and the service log.
 
 ``observe`` runs on the event loop after each verdict: a few microseconds of arithmetic, with
@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from inspection.card import ModelCard
-from inspection.spc import AlarmEvent, ScoreReference, SpcConfig, StationMonitor
 from inspection.types import Verdict
+from monitoring.spc import AlarmEvent, ScoreReference, SpcConfig, StationMonitor
 from serving.alarm_log import AlarmLog
 from serving.config import Settings
 from serving.metrics import ServiceMetrics

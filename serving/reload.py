@@ -18,8 +18,8 @@ from pydantic import BaseModel, Field
 
 from inspection.card import ModelCard
 from inspection.errors import BundleError, DefectscopeError, ModelRegistryError
-from inspection.inspector import Inspector
-from inspection.registry import ModelRegistry
+from inspection.predictor import Predictor
+from registry import ModelRegistry
 from serving.config import Settings
 from serving.schemas import ModelRef
 
@@ -53,7 +53,7 @@ class ReloadOutcome(BaseModel):
 
 @dataclass(frozen=True)
 class Candidate:
-    inspector: Inspector
+    predictor: Predictor
     source: str  # "registry <root> line <line> @<version>" or the bundle path
     load_ms: float
     verify_ms: float
@@ -96,20 +96,20 @@ def record_served(settings: Settings, version: str, forced: bool) -> None:
         log.warning("could not record the reload in the registry: %s", exc)
 
 
-def open_inspector(settings: Settings, path: Path) -> Inspector:
-    return Inspector.from_path(path, backend=settings.backend, batch_size=settings.max_batch_size,
+def open_predictor(settings: Settings, path: Path) -> Predictor:
+    return Predictor.from_path(path, backend=settings.backend, batch_size=settings.max_batch_size,
                                threads=settings.threads, max_pixels=settings.max_pixels)
 
 
-def warm_up(inspector: Inspector, max_batch_size: int) -> None:
+def warm_up(predictor: Predictor, max_batch_size: int) -> None:
     """First calls allocate and plan: pay that before the first part, at every batch size seen.
 
     Also the last check of a new model: the output must be finite probabilities, one row per image.
     """
-    card = inspector.card
+    card = predictor.card
     h, w = card.preprocess.input_size
     for n in sorted({1, max_batch_size}):
-        probs = np.asarray(inspector.infer(np.zeros((n, card.preprocess.channels, h, w), np.float32)))
+        probs = np.asarray(predictor.infer(np.zeros((n, card.preprocess.channels, h, w), np.float32)))
         if probs.shape != (n, card.num_classes) or not np.all(np.isfinite(probs)) or \
                 not np.allclose(probs.sum(axis=1), 1.0, atol=1e-3):
             raise BundleError(f"the model answers {probs.shape} outputs that are not probabilities over its "
@@ -143,11 +143,11 @@ def prepare(settings: Settings, current: ModelCard | None, version: str | None =
     path, source = resolve(settings, version, force)
     t0 = time.perf_counter()
     try:
-        inspector = open_inspector(settings, path)
+        predictor = open_predictor(settings, path)
         load_ms = (time.perf_counter() - t0) * 1000.0
-        notes = compatibility(current, inspector.card, force)
+        notes = compatibility(current, predictor.card, force)
         t1 = time.perf_counter()
-        warm_up(inspector, settings.max_batch_size)
+        warm_up(predictor, settings.max_batch_size)
     except BundleError as exc:
         raise ReloadError(409, "bundle_invalid", f"{source} was refused, the current model keeps serving: {exc}") \
             from None
@@ -160,5 +160,5 @@ def prepare(settings: Settings, current: ModelCard | None, version: str | None =
         log.exception("loading %s failed", source)
         raise ReloadError(409, "bundle_invalid", f"{source} was refused, the current model keeps serving: "
                           f"{exc.__class__.__name__}: {str(exc)[:300]}") from None
-    return Candidate(inspector, f"{source} @{inspector.card.version}", load_ms, (time.perf_counter() - t1) * 1000.0,
+    return Candidate(predictor, f"{source} @{predictor.card.version}", load_ms, (time.perf_counter() - t1) * 1000.0,
                      notes)

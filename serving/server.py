@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import uvicorn
 
 from inspection.errors import DefectscopeError
-from inspection.inspector import Inspector
+from inspection.predictor import Predictor
 from serving import http_protocol
 from serving.app import create_app
 from serving.config import Settings, load_settings
@@ -32,7 +32,7 @@ def _uvicorn_options(settings: Settings) -> dict[str, object]:
     return {
         "host": settings.host, "port": settings.port,
         "access_log": False,  # one line per part at line rate is noise; metrics count every request
-        "http": http_protocol.configure(settings.header_timeout_s),
+        "http": http_protocol.configure(settings.header_timeout_s, settings.http_parser),
         "limit_concurrency": settings.max_connections,
         "h11_max_incomplete_event_size": 16 * 1024,  # request line plus headers; past it 400
         "timeout_keep_alive": 5,
@@ -56,11 +56,11 @@ def _stop_later(server: uvicorn.Server, seconds: float) -> threading.Timer:
     return timer
 
 
-def run_server(settings: Settings, inspector: Inspector | None = None) -> None:
+def run_server(settings: Settings, predictor: Predictor | None = None) -> None:
     """Serve until Ctrl-C / SIGTERM or ``settings.stop_after_s``; in-flight requests finish first."""
     if settings.workers > 1:
-        if inspector is not None:
-            raise DefectscopeError("several workers load their own model: pass settings.model, not an inspector")
+        if predictor is not None:
+            raise DefectscopeError("several workers load their own model: pass settings.model, not a predictor")
         # Each worker process rebuilds the settings from this variable (keys included, as they came).
         raw = json.loads(settings.model_dump_json(exclude={"station_keys", "engineer_keys"}))
         raw["station_keys"] = [k.get_secret_value() for k in settings.station_keys]
@@ -71,7 +71,7 @@ def run_server(settings: Settings, inspector: Inspector | None = None) -> None:
         uvicorn.run("serving.server:worker_app", factory=True, workers=settings.workers,
                     **_uvicorn_options(settings))  # type: ignore[arg-type]
         return
-    server = uvicorn.Server(_uvicorn_config(create_app(settings, inspector), settings))
+    server = uvicorn.Server(_uvicorn_config(create_app(settings, predictor), settings))
     if settings.stop_after_s:
         _stop_later(server, settings.stop_after_s)
     server.run()
@@ -80,7 +80,7 @@ def run_server(settings: Settings, inspector: Inspector | None = None) -> None:
 def worker_app():  # called by uvicorn in each worker process
     raw = json.loads(os.environ[_WORKER_SETTINGS_ENV])
     settings = load_settings(**raw)
-    http_protocol.configure(settings.header_timeout_s)  # this worker process's protocol class
+    http_protocol.configure(settings.header_timeout_s, settings.http_parser)  # this worker process's class
     return create_app(settings)
 
 
@@ -107,12 +107,12 @@ class BackgroundServer:
         self.stop()
 
 
-def start_in_background(settings: Settings, inspector: Inspector | None = None,
+def start_in_background(settings: Settings, predictor: Predictor | None = None,
                         ready_timeout: float = 120.0) -> BackgroundServer:
     """Start uvicorn in a thread of this process (port 0 picks a free one); returns once it is ready."""
     if settings.port == 0:
         settings = settings.model_copy(update={"port": free_port(settings.host)})
-    server = uvicorn.Server(_uvicorn_config(create_app(settings, inspector), settings))
+    server = uvicorn.Server(_uvicorn_config(create_app(settings, predictor), settings))
     thread = threading.Thread(target=server.run, name="defectscope-uvicorn", daemon=True)
     thread.start()
     deadline = time.monotonic() + ready_timeout

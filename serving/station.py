@@ -23,8 +23,9 @@ import cv2
 import httpx
 import numpy as np
 
+from datasets.simulator.sources import open_source
 from inspection.atomic import write_bytes_atomic, write_text_atomic
-from inspection.camera import FrameSource, open_source
+from inspection.camera import FrameSource
 from inspection.errors import DefectscopeError
 from inspection.types import Frame
 

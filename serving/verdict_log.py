@@ -20,7 +20,6 @@ Kept images get a server-made name (request id); no client string reaches the fi
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import reprlib
@@ -30,105 +29,24 @@ import threading
 import time
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from inspection.atomic import write_bytes_atomic
 from inspection.errors import DefectscopeError
-from serving.metadata import read_back
 from serving.spill import JsonLines
+from serving.verdict_store import COLUMNS, SCHEMA, VerdictQueries, VerdictRecord, asdict_shallow, connect, insert
 
 log = logging.getLogger("defectscope.serving")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS verdicts (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    ts REAL NOT NULL,
-    request_id TEXT NOT NULL,
-    station TEXT,
-    part_id TEXT,
-    image_sha256 TEXT NOT NULL,
-    verdict TEXT NOT NULL,
-    label TEXT NOT NULL,
-    confidence REAL NOT NULL,
-    defect_score REAL NOT NULL,
-    scores TEXT NOT NULL,
-    model_name TEXT NOT NULL,
-    model_version TEXT NOT NULL,
-    latency_ms REAL NOT NULL,
-    batch_size INTEGER NOT NULL,
-    image_path TEXT,
-    metadata TEXT
-);
-CREATE INDEX IF NOT EXISTS verdicts_ts ON verdicts (ts);
-CREATE INDEX IF NOT EXISTS verdicts_station_ts ON verdicts (station, ts);
-CREATE UNIQUE INDEX IF NOT EXISTS verdicts_request_id ON verdicts (request_id);
-"""
-_COLUMNS = ("ts", "request_id", "station", "part_id", "image_sha256", "verdict", "label", "confidence",
-            "defect_score", "scores", "model_name", "model_version", "latency_ms", "batch_size", "image_path",
-            "metadata")
-_INSERT = f"INSERT OR IGNORE INTO verdicts ({','.join(_COLUMNS)}) VALUES ({','.join('?' * len(_COLUMNS))})"
 _EXT = {"jpeg": "jpg", "png": "png", "bmp": "bmp", "tiff": "tif", "webp": "webp", "gif": "gif"}
-BUSY_TIMEOUT_S = 1.0  # short, so a database locked by another process is spilled around, not waited on
 RETRY_S = 1.0
 BEHIND_S = 10.0  # queued records older than this: the log is falling behind
 
 
 class VerdictLogFull(DefectscopeError):
     """The log cannot take another record now (its queue is full): the verdict must not be answered."""
-
-
-@dataclass(frozen=True)
-class VerdictRecord:
-    ts: float
-    request_id: str
-    station: str | None
-    part_id: str | None
-    image_sha256: str
-    verdict: str
-    label: str
-    confidence: float
-    defect_score: float
-    scores: dict[str, float]
-    model_name: str
-    model_version: str
-    latency_ms: float
-    batch_size: int
-    image_path: str | None = None
-    metadata: dict[str, Any] | None = None
-
-    def row(self, image_path: str | None = None) -> dict[str, Any]:
-        """The database row (JSON columns as text): also the spill file's record."""
-        d = asdict(self)
-        d["scores"] = json.dumps(self.scores)
-        d["metadata"] = json.dumps(self.metadata) if self.metadata else None
-        d["image_path"] = image_path or self.image_path
-        return {c: d[c] for c in _COLUMNS}
-
-
-def asdict_shallow(rec: VerdictRecord) -> dict[str, Any]:
-    """The record's fields without recursing into them (dataclasses.asdict deep-copies)."""
-    return {c: getattr(rec, c) for c in _COLUMNS}
-
-
-def _connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, check_same_thread=False)
-    try:
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across app crashes, fast commits
-    except BaseException:
-        # a connection left open keeps SQLite's shared-memory index alive, and a broken one (disk
-        # full while it grew) is only rebuilt when the last connection has closed
-        conn.close()
-        raise
-    return conn
-
-
-def _insert(conn: sqlite3.Connection, rows: Sequence[dict[str, Any]]) -> None:
-    with conn:
-        conn.executemany(_INSERT, [tuple(r[c] for c in _COLUMNS) for r in rows])
 
 
 # the database's state, not the row: spill and retry (anything else is the row's fault)
@@ -163,11 +81,12 @@ class VerdictLog:
         self.counts = {"written": 0, "spilled": 0, "replayed": 0, "dead_letters": 0, "images_not_kept": 0,
                        "write_errors": 0, "refused": 0}
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = _connect(self.path)  # create now, so a bad path fails at startup, not later
+        conn = connect(self.path)  # create now, so a bad path fails at startup, not later
         try:
-            conn.executescript(_SCHEMA)
+            conn.executescript(SCHEMA)
         finally:
             conn.close()
+        self.queries = VerdictQueries(self.path)
 
     # -- the request side ------------------------------------------------------------------------
     def start(self) -> None:
@@ -337,7 +256,7 @@ class VerdictLog:
 
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
-            self._conn = _connect(self.path)
+            self._conn = connect(self.path)
         return self._conn
 
     def _close_db(self) -> None:
@@ -374,7 +293,7 @@ class VerdictLog:
         Returns how many rows are still held in memory (neither stored nor spilled)."""
         try:
             if rows:
-                _insert(self._db(), rows)
+                insert(self._db(), rows)
             elif self.failing_since is not None:
                 with self._db() as conn:  # nothing to write: is the database back?
                     conn.execute("CREATE TABLE IF NOT EXISTS _probe (x)")
@@ -397,7 +316,7 @@ class VerdictLog:
         except Exception:  # a row the database refuses (a type it cannot bind): find it, keep the rest
             for row in rows:
                 try:
-                    _insert(self._db(), [row])
+                    insert(self._db(), [row])
                 except _DB_ERRORS:
                     raise
                 except Exception as exc:
@@ -413,7 +332,7 @@ class VerdictLog:
         rows = taken.read()
         try:
             for start in range(0, len(rows), 512):
-                _insert(self._db(), [{c: r.get(c) for c in _COLUMNS} for r in rows[start : start + 512]])
+                insert(self._db(), [{c: r.get(c) for c in COLUMNS} for r in rows[start : start + 512]])
         except _DB_ERRORS as exc:  # the taken file stays for the next attempt
             self._close_db()
             self._failing(exc)
@@ -437,50 +356,15 @@ class VerdictLog:
         self.last_error = None
         self.last_progress = time.monotonic()
 
-    # -- queries (run them off the event loop) ------------------------------------------------
-    def query(self, *, since: float | None = None, until: float | None = None, station: str | None = None,
-              verdict: str | None = None, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
-        where, args = [], []
-        for cond, val in (("ts >= ?", since), ("ts < ?", until), ("station = ?", station), ("verdict = ?", verdict)):
-            if val is not None:
-                where.append(cond)
-                args.append(val)
-        sql = f"SELECT id, {','.join(_COLUMNS)} FROM verdicts"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY id DESC LIMIT ? OFFSET ?"
-        return [_readable(r) for r in self._select(sql, (*args, limit, offset))]
+    # -- queries: the store's, for the routes ----------------------------------------------------
+    def query(self, **filters: Any) -> list[dict[str, Any]]:
+        return self.queries.query(**filters)
 
     def get(self, verdict_id: int) -> dict[str, Any] | None:
-        """One logged verdict by its row id, or None. Call it after ``flush`` to see the latest rows."""
-        rows = self._select(f"SELECT id, {','.join(_COLUMNS)} FROM verdicts WHERE id = ?", (verdict_id,))
-        return _readable(rows[0]) if rows else None
+        return self.queries.get(verdict_id)
 
     def count(self) -> int:
-        return int(self._select("SELECT COUNT(*) AS n FROM verdicts", ())[0]["n"])
+        return self.queries.count()
 
     def stations(self, limit: int) -> list[str]:
-        """Station ids seen, most recently active first."""
-        rows = self._select("SELECT station, MAX(ts) AS last FROM verdicts WHERE station IS NOT NULL "
-                            "GROUP BY station ORDER BY last DESC LIMIT ?", (limit,))
-        return [r["station"] for r in rows]
-
-    def _select(self, sql: str, args: tuple[Any, ...]) -> list[dict[str, Any]]:
-        conn = sqlite3.connect(str(self.path), timeout=5.0)
-        try:
-            conn.row_factory = sqlite3.Row
-            return [dict(r) for r in conn.execute(sql, args)]
-        finally:
-            conn.close()
-
-
-def _readable(r: dict[str, Any]) -> dict[str, Any]:
-    """A stored row as readers get it; a column written before today's validation cannot break a page."""
-    try:
-        scores = json.loads(r["scores"])
-    except (TypeError, ValueError, RecursionError):
-        scores = {}
-    r["scores"] = {str(k): float(v) for k, v in scores.items() if isinstance(v, int | float)} \
-        if isinstance(scores, dict) else {}
-    r["metadata"] = read_back(r["metadata"])
-    return r
+        return self.queries.stations(limit)

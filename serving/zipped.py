@@ -17,7 +17,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from inspection.batch import IMAGE_SUFFIXES
+from inspection.imageinfo import IMAGE_SUFFIXES
 
 
 @dataclass

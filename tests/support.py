@@ -11,10 +11,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from inspection.bundle import Bundle, save_bundle
+from inspection.bundle import Bundle
 from inspection.card import ModelCard, Thresholds
 from inspection.models import create_model
 from inspection.preprocess import PreprocessConfig
+from training.export import save_bundle
 
 
 def encode(image: np.ndarray, ext: str = ".png", params: list[int] | None = None) -> bytes:

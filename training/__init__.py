@@ -2,7 +2,7 @@
 
     from training import TrainConfig, train
     result = train(TrainConfig(data="data/sim", out="runs/x"))
-    result.bundle_path  # the model bundle, ready for Inspector.from_path
+    result.bundle_path  # the model bundle, ready for Predictor.from_path
 
 Fine-tuning (retraining) is the same call with ``init_from=<parent bundle>``.
 """

@@ -1,6 +1,6 @@
 """Dataset split -> images decoded once and cached prepared (uint8, model size) -> augmented tensors.
 
-Decoding and preparation use the inspector's own functions with the same arguments, so a
+Decoding and preparation are the predictor's own (``inspection.predictor.Preparer``), so a
 training image and a served frame of the same file reach the network as the same pixels
 (before augmentation).
 """
@@ -18,25 +18,22 @@ import torch
 from torch.utils.data import Dataset as TorchDataset
 
 from datasets.layout import Dataset, DatasetError
-from inspection.decode import decode_image
 from inspection.errors import ImageDecodeError, PreprocessError
-from inspection.imageinfo import read_image_info
+from inspection.predictor import Preparer
 from inspection.preprocess import Preprocessor
 from training.mask_loss import NO_MASK
 
 
-def load_prepared(path: Path, preprocessor: Preprocessor, mask_path: Path | None = None
+def load_prepared(path: Path, preparer: Preparer, mask_path: Path | None = None
                   ) -> tuple[np.ndarray, np.ndarray | None]:
-    """One file -> (prepared HxWxC uint8, decoded exactly as Inspector.decode does; its mask
+    """One file -> (prepared HxWxC uint8, decoded and prepared exactly as the line does; its mask
     as HxW 0/1 uint8 through the same crop and resize, or None without ``mask_path``)."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise ImageDecodeError(f"cannot read {path}: {exc.strerror or exc}") from None
-    pre = preprocessor.config
-    info = read_image_info(data)
-    captured = (info.height, info.width)
-    image, _ = decode_image(data, color=pre.decode_color, min_size=pre.min_decode_size(captured))
+    image, captured, _ = preparer.decode(data)
+    preprocessor = preparer.preprocessor
     if mask_path is None:
         return preprocessor.prepare(image, captured), None
     mask = cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE)
@@ -67,7 +64,7 @@ def load_split(
     dataset: Dataset,
     split: str,
     classes: Sequence[str],
-    preprocessor: Preprocessor,
+    preparer: Preparer,
     *,
     threads: int = 2,
     on_image: Callable[[], None] | None = None,
@@ -87,7 +84,7 @@ def load_split(
     def work(sample):
         mask_path = dataset.root / sample.mask if masks and sample.mask else None
         try:
-            return load_prepared(dataset.abspath(sample), preprocessor, mask_path), None
+            return load_prepared(dataset.abspath(sample), preparer, mask_path), None
         except (ImageDecodeError, PreprocessError) as exc:
             return None, f"{sample.path}: {exc}"
         finally:

@@ -1,7 +1,8 @@
 """``evaluate(bundle, dataset, split)``: metrics of a bundle as it is served, plus plots and an HTML report.
 
-Images go through the inspector's decode and preprocessing and the bundle's own inference
-backend (ONNX Runtime by default), so the figures describe the model the line will run.
+Images go through the served model's own predictor (decode, quality gate, preprocessing and the
+bundle's inference backend, ONNX Runtime by default), so the figures describe what the line will
+do: a frame the gate refuses counts as invalid (retaken, never passed), as it would there.
 """
 
 from __future__ import annotations
@@ -19,12 +20,11 @@ import numpy as np
 from datasets.layout import Dataset, DatasetError
 from inspection.atomic import write_bytes_atomic, write_text_atomic
 from inspection.bundle import Bundle, load_bundle
-from inspection.preprocess import Preprocessor
-from inspection.runtime import create_backend
+from inspection.predictor import Predictor
 from training import plots
-from training.data import CachedSplit, load_split
-from training.metrics import classification_metrics, defect_scores, roc_curve
+from training.metrics import classification_metrics, roc_curve
 from training.report_html import render_report
+from training.scoring import Scored, score_samples
 
 MAX_THUMBNAILS = 60
 
@@ -51,14 +51,6 @@ def select_split(dataset: Dataset, split: str, classes: tuple[str, ...]) -> Data
     return dataset.with_samples([replace(s, split="all") if split == "all" else s for s in samples])
 
 
-def predict_split(bundle: Bundle, split: CachedSplit, pre: Preprocessor, backend: str = "auto",
-                  threads: int | None = None, batch_size: int = 64) -> np.ndarray:
-    infer = create_backend(bundle, backend, threads)
-    out = [infer(np.ascontiguousarray(np.stack([pre.normalize(i) for i in split.images[s : s + batch_size]])))
-           for s in range(0, len(split), batch_size)]
-    return np.concatenate(out) if out else np.zeros((0, bundle.card.num_classes), np.float32)
-
-
 def evaluate(
     model: str | Path | Bundle,
     data: str | Path | Dataset,
@@ -73,20 +65,20 @@ def evaluate(
     bundle = model if isinstance(model, Bundle) else load_bundle(model)
     card = bundle.card
     dataset = select_split(data if isinstance(data, Dataset) else Dataset.load(data), split, card.classes)
-    pre = Preprocessor(card.preprocess)
-    cached = load_split(dataset, "all" if split == "all" else split, card.classes, pre, threads=threads or 2)
-    if len(cached) == 0:
-        raise DatasetError(f"none of the {split} images could be decoded: {cached.skipped[:3]}")
-    probs = predict_split(bundle, cached, pre, backend, threads, batch_size)
+    predictor = Predictor(bundle, backend=backend, threads=threads, batch_size=batch_size)
+    scored = score_samples(predictor, dataset, dataset.samples, threads=threads or 2)
+    if len(scored) == 0:
+        raise DatasetError(f"none of the {split} images could be decoded: {scored.skipped[:3]}")
     th = card.thresholds
-    metrics = classification_metrics(probs, cached.labels, card.classes, card.pass_classes, th.fail, th.review)
-    metrics.update(model=f"{card.name}@{card.version}", split=split, skipped=len(cached.skipped))
+    metrics = classification_metrics(scored.probs, scored.label_indices(card.classes), card.classes,
+                                     card.pass_classes, th.fail, th.review, gate=scored.gate_ok)
+    metrics.update(model=f"{card.name}@{card.version}", split=split, skipped=len(scored.skipped))
     if out is None:
-        return EvalReport(bundle.path, split, metrics, skipped=cached.skipped)
+        return EvalReport(bundle.path, split, metrics, skipped=scored.skipped)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    html = _write_report(out, bundle, cached, probs, metrics, str(dataset.root))
-    return EvalReport(bundle.path, split, metrics, out, html, cached.skipped)
+    html = _write_report(out, bundle, scored, metrics, str(dataset.root))
+    return EvalReport(bundle.path, split, metrics, out, html, scored.skipped)
 
 
 def _thumbnail(img: np.ndarray, color: str) -> bytes:
@@ -95,19 +87,21 @@ def _thumbnail(img: np.ndarray, color: str) -> bytes:
     return buf.tobytes() if ok else b""
 
 
-def _write_report(out: Path, bundle: Bundle, split: CachedSplit, probs: np.ndarray, metrics: dict[str, Any],
-                  data_root: str) -> Path:
+def _write_report(out: Path, bundle: Bundle, scored: Scored, metrics: dict[str, Any], data_root: str) -> Path:
     card = bundle.card
+    probs, labels = scored.probs, scored.label_indices(card.classes)
     preds = probs.argmax(1)
-    scores = defect_scores(probs, card.classes, card.pass_classes)
-    is_defect = np.array([c not in card.pass_classes for c in card.classes])[split.labels]
+    scores = scored.defect_scores(card.classes, card.pass_classes)
+    is_defect = scored.is_defect(card.pass_classes)
+    outcomes = scored.outcomes
     write_text_atomic(out / "metrics.json", json.dumps(metrics, indent=2))
     rows = io.StringIO()
     writer = csv.writer(rows, lineterminator="\n")
-    writer.writerow(["path", "label", "predicted", "confidence", "defect_score", *card.classes])
-    for i, path in enumerate(split.paths):
-        writer.writerow([path, card.classes[split.labels[i]], card.classes[preds[i]], f"{probs[i, preds[i]]:.5f}",
-                         f"{scores[i]:.5f}", *(f"{p:.5f}" for p in probs[i])])
+    writer.writerow(["path", "label", "predicted", "verdict", "gate", "confidence", "defect_score", *card.classes])
+    for i, (path, item) in enumerate(zip(scored.paths, scored.items, strict=True)):
+        gate = "" if item.quality is None or item.quality.ok else item.quality.code  # why the line would retake it
+        writer.writerow([path, card.classes[labels[i]], card.classes[preds[i]], outcomes[i], gate,
+                         f"{probs[i, preds[i]]:.5f}", f"{scores[i]:.5f}", *(f"{p:.5f}" for p in probs[i])])
     write_text_atomic(out / "predictions.csv", rows.getvalue())
     images = {"confusion": "confusion.png"}
     plots.confusion(np.asarray(metrics["confusion"]), card.classes, out / images["confusion"])
@@ -118,18 +112,17 @@ def _write_report(out: Path, bundle: Bundle, split: CachedSplit, probs: np.ndarr
         plots.score_histogram(scores, is_defect, card.thresholds.fail, card.thresholds.review, out / "scores.png")
         images.update(roc="roc.png", scores="scores.png")
     # wrong class, or the wrong pass/fail side: an escape or a false reject matters even when typed right
-    th = card.thresholds
-    escapes = is_defect & (scores < (th.review if th.review is not None else th.fail))
-    wrong_side = (escapes | (~is_defect & (scores >= th.fail))) if pf is not None else np.zeros_like(is_defect)
-    bad = np.flatnonzero((preds != split.labels) | wrong_side)
+    escapes = is_defect & (outcomes == "pass")
+    wrong_side = (escapes | (~is_defect & (outcomes == "fail"))) if pf is not None else np.zeros_like(is_defect)
+    bad = np.flatnonzero((preds != labels) | wrong_side)
     total_wrong = len(bad)
     bad = bad[np.argsort(-probs[bad, preds[bad]])][:MAX_THUMBNAILS]  # confident mistakes first
     (out / "thumbs").mkdir(exist_ok=True)
     mistakes = []
     for k, i in enumerate(bad):
         name = f"thumbs/{k:03d}.jpg"
-        write_bytes_atomic(out / name, _thumbnail(split.images[i], card.preprocess.color))
-        mistakes.append({"thumb": name, "path": split.paths[i], "label": card.classes[split.labels[i]],
+        write_bytes_atomic(out / name, _thumbnail(scored.items[i].prepared, card.preprocess.color))
+        mistakes.append({"thumb": name, "path": scored.paths[i], "label": card.classes[labels[i]],
                          "predicted": card.classes[preds[i]], "confidence": float(probs[i, preds[i]]),
                          "defect_score": float(scores[i]), "escape": bool(escapes[i] and pf is not None)})
     html_path = out / "report.html"

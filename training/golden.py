@@ -4,7 +4,7 @@ The golden set is a split (or all) of a dataset folder the engineer names. Its f
 (sha256, label, split of every row) is recorded with the figures in the registry, and retraining
 refuses when it changed (or when a file's bytes no longer match its manifest sha256), so two
 models are only ever compared on the same images. Images go through the served model's own
-decode, preprocessing and backend (as ``evaluate`` does), and a golden label counts as a defect
+predictor, quality gate included (as ``evaluate`` does), and a golden label counts as a defect
 when it is not a pass class, so a champion that lacks a newer defect class is still scored on it:
 exactly the escape that class causes on the line.
 """
@@ -20,10 +20,9 @@ import numpy as np
 
 from datasets.layout import Dataset, DatasetError
 from inspection.bundle import load_bundle
-from inspection.preprocess import Preprocessor
-from training.data import load_split
-from training.evaluate import predict_split
-from training.metrics import defect_scores, pass_fail
+from inspection.predictor import Predictor
+from training.metrics import pass_fail_outcomes, roc_auc
+from training.scoring import score_samples
 
 
 class GoldenSetError(DatasetError):
@@ -67,24 +66,22 @@ def score_on_golden(bundle_path: str | Path, golden: GoldenSet, *, threads: int 
     """Pass/fail figures of the bundle as served: overall and, per golden defect class, the detection rate."""
     bundle = load_bundle(bundle_path)
     card = bundle.card
-    pre = Preprocessor(card.preprocess)
     ds = golden.dataset
-    split = load_split(ds, "golden", ds.info.classes, pre, threads=threads)
-    if split.skipped:
-        raise GoldenSetError(f"golden images could not be read: {split.skipped[:3]}")
-    probs = predict_split(bundle, split, pre, threads=threads)
-    scores = defect_scores(probs, card.classes, card.pass_classes)
-    labels = [ds.info.classes[i] for i in split.labels]
-    is_defect = np.array([lb not in ds.info.pass_classes for lb in labels])
+    scored = score_samples(Predictor(bundle, threads=threads, batch_size=64), ds, ds.samples, threads=threads)
+    if scored.skipped:
+        raise GoldenSetError(f"golden images could not be read: {scored.skipped[:3]}")
+    scores = scored.defect_scores(card.classes, card.pass_classes)
+    is_defect = scored.is_defect(ds.info.pass_classes)
     th = card.thresholds
-    pf = pass_fail(scores, is_defect, th.fail, th.review)
-    caught = scores >= (th.review if th.review is not None else th.fail)  # failed or sent to a person
+    pf = {**pass_fail_outcomes(scored.outcomes, is_defect), "roc_auc": roc_auc(scores, is_defect)}
+    caught = scored.outcomes != "pass"  # failed, sent to a person, or refused by the gate: not an escape
     per_class = {}
+    labels = np.array(scored.labels, dtype=object)
     for c in ds.info.classes:
-        mask = np.array([lb == c for lb in labels])
+        mask = labels == c
         if mask.any() and c not in ds.info.pass_classes:
             per_class[c] = {"n": int(mask.sum()), "recall": float(caught[mask].mean()),
                             "escapes": int((~caught[mask]).sum()), "known_to_model": c in card.classes}
-    return {"version": card.version, "n": len(labels), "golden_fingerprint": golden.fingerprint,
+    return {"version": card.version, "n": len(scored), "golden_fingerprint": golden.fingerprint,
             "fail_threshold": th.fail, "review_threshold": th.review, **pf, "per_class": per_class,
             "scores": scores.round(5).tolist(), "is_defect": is_defect.tolist()}

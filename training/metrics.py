@@ -1,4 +1,8 @@
-"""Classification and pass/fail metrics from class probabilities (numpy only, no sklearn)."""
+"""Classification and pass/fail metrics from class probabilities (numpy only, no sklearn).
+
+Which classes are defects and how scores become outcomes is ``inspection.decision``'s: the figures
+here are computed with the decision rule the line runs.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+from inspection.card import Thresholds
+from inspection.decision import defect_mask, defect_scores, outcomes
+from inspection.types import Outcome
 
 
 def confusion_matrix(labels: np.ndarray, preds: np.ndarray, num_classes: int) -> np.ndarray:
@@ -52,17 +60,18 @@ def roc_curve(scores: np.ndarray, positive: np.ndarray) -> tuple[np.ndarray, np.
     return np.r_[0.0, fpr, 1.0], np.r_[0.0, tpr, 1.0]
 
 
-def pass_fail(
-    defect_scores: np.ndarray, is_defect: np.ndarray, fail: float, review: float | None = None
-) -> dict[str, Any]:
-    """Escape rate (defects passed automatically) and false-reject rate (good parts failed).
+def pass_fail_outcomes(outcomes: np.ndarray, is_defect: np.ndarray) -> dict[str, Any]:
+    """Escape rate (defects passed automatically) and false-reject rate (good parts failed), from the
+    outcome of each image (pass, fail, review, or invalid: refused by the quality gate).
 
-    Parts sent to review are neither: a person decides them, and their share is reported.
+    Parts sent to review are neither: a person decides them, and their share is reported. An
+    invalid frame is retaken, never passed, so it is no escape and no false reject either.
     """
+    outcomes = np.asarray(outcomes, dtype=object)
+    is_defect = np.asarray(is_defect, dtype=bool)
     n_def, n_good = int(is_defect.sum()), int((~is_defect).sum())
-    failed = defect_scores >= fail
-    review_mask = (defect_scores >= review) & ~failed if review is not None else np.zeros_like(failed)
-    passed = ~failed & ~review_mask
+    passed, failed = outcomes == Outcome.PASS.value, outcomes == Outcome.FAIL.value
+    review, invalid = outcomes == Outcome.REVIEW.value, outcomes == Outcome.INVALID.value
     return {
         "defects": n_def,
         "good": n_good,
@@ -70,10 +79,20 @@ def pass_fail(
         "escapes": int(passed[is_defect].sum()),
         "false_reject_rate": float(failed[~is_defect].mean()) if n_good else None,
         "false_rejects": int(failed[~is_defect].sum()),
-        "review_rate": float(review_mask.mean()) if len(review_mask) else 0.0,
+        "review_rate": float(review.mean()) if len(review) else 0.0,
+        "invalid_rate": float(invalid.mean()) if len(invalid) else 0.0,
         "defect_recall": float(1 - passed[is_defect].mean()) if n_def else None,
-        "roc_auc": roc_auc(defect_scores, is_defect),
     }
+
+
+def pass_fail(scores: np.ndarray, is_defect: np.ndarray, fail: float, review: float | None = None,
+              gate: np.ndarray | None = None) -> dict[str, Any]:
+    """``pass_fail_outcomes`` at the thresholds (the decision rule's own comparison), plus ROC AUC.
+    ``gate``: per image, False where the quality gate refused the frame (its outcome is invalid)."""
+    out = outcomes(scores, Thresholds(fail, review))
+    if gate is not None:
+        out[~np.asarray(gate, dtype=bool)] = Outcome.INVALID.value
+    return {**pass_fail_outcomes(out, is_defect), "roc_auc": roc_auc(np.asarray(scores), np.asarray(is_defect))}
 
 
 def classification_metrics(
@@ -83,8 +102,10 @@ def classification_metrics(
     pass_classes: Sequence[str] = (),
     fail: float = 0.5,
     review: float | None = None,
+    gate: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Accuracy, macro F1, per-class P/R/F1, confusion matrix and, with a pass class, pass/fail rates."""
+    """Accuracy, macro F1, per-class P/R/F1, confusion matrix and, with a pass class, pass/fail rates
+    (``gate``: see ``pass_fail``)."""
     preds = probs.argmax(axis=1)
     cm = confusion_matrix(labels, preds, len(classes))
     pc = per_class(cm, classes)
@@ -97,16 +118,8 @@ def classification_metrics(
         "confusion": cm.tolist(),
         "classes": list(classes),
     }
-    defect_idx = np.array([c not in pass_classes for c in classes])
-    if pass_classes and defect_idx.any():
-        scores = defect_scores(probs, classes, pass_classes)
-        is_defect = defect_idx[labels]
+    mask = defect_mask(classes, pass_classes)
+    if pass_classes and mask.any():
         out["pass_fail"] = {"fail_threshold": fail, "review_threshold": review,
-                            **pass_fail(scores, is_defect, fail, review)}
+                            **pass_fail(defect_scores(probs, mask), mask[labels], fail, review, gate)}
     return out
-
-
-def defect_scores(probs: np.ndarray, classes: Sequence[str], pass_classes: Sequence[str]) -> np.ndarray:
-    """Summed probability of non-pass classes, the same number DecisionRule thresholds."""
-    mask = np.array([c not in pass_classes for c in classes])
-    return probs[:, mask].sum(axis=1)

@@ -5,18 +5,16 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import numpy as np
-
 from datasets.layout import Dataset
 from inspection.atomic import atomic_dir
 from inspection.bundle import CARD, load_bundle
 from inspection.card import ModelCard
 from inspection.errors import BundleError
-from inspection.preprocess import Preprocessor
+from inspection.predictor import Predictor
 from training.calibration import Calibration, CalibrationError, calibrate
-from training.data import load_split
-from training.evaluate import predict_split, select_split
-from training.metrics import classification_metrics, defect_scores
+from training.evaluate import select_split
+from training.metrics import classification_metrics
+from training.scoring import score_samples
 
 
 def recalibrate_bundle(
@@ -42,15 +40,14 @@ def recalibrate_bundle(
         raise CalibrationError(f"{card.name} has no pass class (or no defect class): there is no pass/fail "
                                "threshold to calibrate")
     dataset = select_split(Dataset.load(data), split, card.classes)
-    pre = Preprocessor(card.preprocess)
-    cached = load_split(dataset, split, card.classes, pre, threads=threads or 2)
-    probs = predict_split(bundle, cached, pre, backend, threads)
-    is_defect = np.array([c not in card.pass_classes for c in card.classes])[cached.labels]
-    cal = calibrate(defect_scores(probs, card.classes, card.pass_classes), is_defect, target_recall=target_recall,
-                    review_false_reject=review_false_reject, fallback=fallback)
+    predictor = Predictor(bundle, backend=backend, threads=threads, batch_size=64)
+    scored = score_samples(predictor, dataset, dataset.samples, threads=threads or 2)
+    cal = calibrate(scored.defect_scores(card.classes, card.pass_classes), scored.is_defect(card.pass_classes),
+                    target_recall=target_recall, review_false_reject=review_false_reject, fallback=fallback)
     th = cal.thresholds
     metrics = dict(card.metrics)
-    metrics[split] = classification_metrics(probs, cached.labels, card.classes, card.pass_classes, th.fail, th.review)
+    metrics[split] = classification_metrics(scored.probs, scored.label_indices(card.classes), card.classes,
+                                            card.pass_classes, th.fail, th.review, gate=scored.gate_ok)
     metrics["calibration"] = {**cal.to_dict(), "split": split, "dataset_fingerprint": dataset.fingerprint()}
     new_card = card.with_(thresholds=th, metrics=metrics)
     src, out = Path(bundle.path).resolve(), Path(out).resolve()

@@ -22,7 +22,7 @@ from typing import Any
 from datasets.layout import Dataset, DatasetError, DatasetInfo, Sample
 from inspection.atomic import atomic_dir
 from inspection.bundle import load_bundle
-from inspection.registry import DEFAULT_LINE, ModelRegistry
+from registry import DEFAULT_LINE, ModelRegistry
 from training.config import TrainConfig
 from training.golden import GoldenSet, GoldenSetError, load_golden, score_on_golden
 from training.promotion import Decision, PromotionRules, decide

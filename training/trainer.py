@@ -1,39 +1,35 @@
 """``train(config) -> TrainResult``: labelled dataset -> calibrated, parity-checked model bundle.
 
-The pieces live in their own modules (data, augment, loop, sampling, checkpoint, calibration,
-finalize); this file only wires them: seeds, resume, early stopping, the time limit, DDP.
+The pieces live in their own modules (data, fitting, loop, stopping, checkpoint, finalize); this
+file only wires them: resolve the config, load the data, resume, run the epochs, finalize.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import time
-from functools import partial
 from typing import Any
 
 import torch
-from torch import nn
-from torch.utils.data import DataLoader
 
 from datasets.layout import Dataset, DatasetError
 from inspection.errors import DefectscopeError
-from inspection.preprocess import PreprocessConfig, Preprocessor
+from inspection.predictor import Preparer
+from inspection.preprocess import PreprocessConfig
 from training import distributed
-from training.augment import build_augment
-from training.checkpoint import CheckpointError, cpu_state, load_checkpoint, save_checkpoint
+from training.checkpoint import cpu_state, load_checkpoint, restore_last, save_checkpoint, save_last
 from training.config import TrainConfig
-from training.data import AugmentedImages, CachedSplit, load_split
+from training.data import CachedSplit, load_split
 from training.finalize import finalize
+from training.fitting import Fit, build_fit
 from training.loop import nll, predict, train_epoch
-from training.mask_loss import WithMaskHead, mask_loss
 from training.metrics import classification_metrics
-from training.model_init import build_network, from_bundle, set_bn_momentum
 from training.plots import learning_curves
 from training.progress import Reporter
 from training.result import TrainResult
 from training.run_dir import RunDir
-from training.sampling import EpochSampler, class_weights, epoch_seed
+from training.sampling import epoch_seed
+from training.stopping import Progress
 
 
 def _threads(config: TrainConfig) -> int:
@@ -105,26 +101,6 @@ def _check_splits(train: CachedSplit, val: CachedSplit, classes: tuple[str, ...]
             )
 
 
-def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch: int):
-    """Linear warm-up, then cosine decay to zero over the planned epochs (stepped per batch)."""
-    total = max(1, config.epochs * steps_per_epoch)
-    warm = int(config.warmup_epochs * steps_per_epoch)
-
-    def factor(step: int) -> float:
-        if step < warm:
-            return (step + 1) / warm
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
-def _score(metrics: dict[str, Any], monitor: str) -> tuple[float, ...]:
-    """Larger is better; ties on accuracy or F1 go to the lower validation loss."""
-    if monitor == "loss":
-        return (-metrics["val_loss"],)
-    return (metrics[f"val_{'acc' if monitor == 'accuracy' else monitor}"], -metrics["val_loss"])
-
-
 def train(config: TrainConfig, *, progress: bool = True, restart: bool = False,
           reporter: Reporter | None = None) -> TrainResult:
     """Train, calibrate and bundle; resumes from ``config.out`` when it holds this same unfinished run.
@@ -160,134 +136,81 @@ def _train(config: TrainConfig, dist: distributed.DistInfo, use_cuda: bool, rep:
 
     classes = tuple(dataset.info.classes)
     pass_classes = tuple(c for c in dataset.info.pass_classes if c in classes)
-    pre = Preprocessor(PreprocessConfig(tuple(config.input_size), config.color, config.resolved_mean,
-                                        config.resolved_std, config.roi,
-                                        None if config.fixture == "none" else config.fixture, config.fixture_margin))
+    preparer = Preparer(PreprocessConfig(tuple(config.input_size), config.color, config.resolved_mean,
+                                         config.resolved_std, config.roi,
+                                         None if config.fixture == "none" else config.fixture,
+                                         config.fixture_margin))
+    pre = preparer.preprocessor
     rep.message(f"decoding {len(dataset.split('train')) + len(dataset.split('val'))} images once "
                 f"({config.input_size[0]}x{config.input_size[1]} {config.color}, {threads} threads)")
-    train_split = load_split(dataset, "train", classes, pre, threads=threads, masks=config.mask_loss > 0)
-    val_split = load_split(dataset, "val", classes, pre, threads=threads)
+    train_split = load_split(dataset, "train", classes, preparer, threads=threads, masks=config.mask_loss > 0)
+    val_split = load_split(dataset, "val", classes, preparer, threads=threads)
     skipped = train_split.skipped + val_split.skipped
     for line in skipped[:10]:
         rep.message(f"[yellow]skipped[/] {line}")
     _check_splits(train_split, val_split, classes, pass_classes, config)
+    fit = build_fit(config, train_split, classes, pass_classes, pre, device, dist, use_cuda, rep)
 
-    torch.manual_seed(config.seed)  # the same initial weights on every rank and every attempt
-    if config.init_from:
-        model, parent = from_bundle(config.init_from, classes)
-    else:
-        model, parent = build_network(config.arch, classes, pre.config.channels, config.weights), None
-    set_bn_momentum(model, config.bn_momentum)
-    trained: nn.Module = model  # the model, or the model with its training-only mask head
-    aux = None
-    if train_split.masks is not None:
-        trained = WithMaskHead(model, classes, pass_classes)
-        aux = partial(mask_loss, defect_index=trained.defect_index, weight=config.mask_loss)
-        rep.message(f"defect masks found for {sum(m is not None for m in train_split.masks)} training images: "
-                    f"adding the mask loss (weight {config.mask_loss})")
-    trained.to(device, memory_format=torch.channels_last)
-    counts = train_split.class_counts(len(classes))
-    weights = class_weights(counts)
-    loss_fn = nn.CrossEntropyLoss(
-        weight=torch.tensor(weights, dtype=torch.float32, device=device) if config.balance == "loss" else None,
-        label_smoothing=config.label_smoothing,
-    )
-    if config.balance == "sampler" and dist.enabled:
-        from training.config import TrainConfigError
-
-        raise TrainConfigError("balance='sampler' is not supported under torchrun; use balance='loss'")
-    sampler = EpochSampler(train_split.labels, config.seed, rank=dist.rank, world_size=dist.world_size,
-                           weights=weights if config.balance == "sampler" else None)
-    augment = build_augment(config.augment, tuple(config.input_size), seed=config.seed)
-    loader = DataLoader(AugmentedImages(train_split, pre, augment), batch_size=config.batch_size, sampler=sampler,
-                        num_workers=config.num_workers, drop_last=len(sampler) > config.batch_size,
-                        pin_memory=use_cuda, persistent_workers=config.num_workers > 0)
-    optimizer = torch.optim.AdamW(trained.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = _scheduler(optimizer, config, len(loader))
-    scaler = torch.amp.GradScaler("cuda") if use_cuda and config.amp else None
-
-    state: dict[str, Any] = {"epoch": 0, "best_score": None, "best_epoch": 0, "bad_epochs": 0, "history": [],
-                             "elapsed": 0.0}
-    resumed_from = None
+    progress, resumed_from = Progress(), None
     if run.last.is_file():
-        ck = load_checkpoint(run.last)
-        if ck.get("fingerprint") != dataset.fingerprint() or tuple(ck.get("classes", ())) != classes:
-            raise CheckpointError(f"{run.last} was trained on other data (the dataset changed): pass --restart")
-        model.load_state_dict(ck["model"])
-        if aux is not None and ck.get("mask_head"):
-            trained.head.load_state_dict(ck["mask_head"])  # type: ignore[union-attr]
-        optimizer.load_state_dict(ck["optimizer"])
-        scheduler.load_state_dict(ck["scheduler"])
-        if scaler is not None and ck.get("scaler"):
-            scaler.load_state_dict(ck["scaler"])
-        state = {k: ck[k] for k in state}
-        state["best_score"] = tuple(state["best_score"]) if state["best_score"] is not None else None
-        resumed_from = state["epoch"]
-        rep.message(f"resuming {run.root} after epoch {resumed_from} (best so far: epoch {state['best_epoch']})")
-    net: nn.Module = trained
-    if dist.enabled:
-        net = nn.parallel.DistributedDataParallel(trained, device_ids=[dist.local_rank] if use_cuda else None)
-
-    stop_reason = "completed"
-    per_class = dict(zip(classes, counts.tolist(), strict=True))
+        progress = Progress.from_dict(restore_last(run.last, fit, dataset.fingerprint(), classes))
+        resumed_from = progress.epoch
+        rep.message(f"resuming {run.root} after epoch {resumed_from} (best so far: epoch {progress.best_epoch})")
+    per_class = dict(zip(classes, train_split.class_counts(len(classes)).tolist(), strict=True))
     rep.message(f"training {config.arch} on {len(train_split)} images ({per_class}), "
                 f"validating on {len(val_split)}, up to {config.epochs} epochs on {device}")
-    for epoch in range(state["epoch"] + 1, config.epochs + 1):
-        t0 = time.perf_counter()
-        sampler.set_epoch(epoch)
-        torch.manual_seed(epoch_seed(config.seed, epoch, dist.rank))  # dropout
-        augment.set_random_seed(epoch_seed(config.seed, epoch, dist.rank))
-        rep.start(f"epoch {epoch}/{config.epochs}", len(loader))
-        try:
-            loss, acc = train_epoch(net, loader, optimizer, scheduler, loss_fn, device, scaler, config.amp,
-                                    lambda lo, ac: rep.advance(f"loss {lo:.4f} acc {ac:.3f}"), aux)
-        finally:
-            rep.stop()
-        loss, acc = distributed.all_mean([loss, acc], dist)
-        probs = predict(model, val_split, pre, device, config.eval_batch_size, config.amp)
-        vm = classification_metrics(probs, val_split.labels, classes, pass_classes)
-        state["elapsed"] += time.perf_counter() - t0
-        row = {"epoch": epoch, "train_loss": loss, "train_acc": acc, "val_loss": nll(probs, val_split.labels),
-               "val_acc": vm["accuracy"], "val_macro_f1": vm["macro_f1"], "lr": scheduler.get_last_lr()[0],
-               "seconds": round(time.perf_counter() - t0, 2)}
-        score = _score(row, config.monitor)
-        improved = state["best_score"] is None or score > state["best_score"]
-        if improved:
-            state.update(best_score=score, best_epoch=epoch, bad_epochs=0)
-        else:
-            state["bad_epochs"] += 1
-        row["best"] = improved
-        state["history"].append(row)
-        state["epoch"] = epoch
+    stop_reason = "completed"
+    for epoch in range(progress.epoch + 1, config.epochs + 1):
+        row = _epoch(config, fit, epoch, val_split, classes, pass_classes, device, dist, rep)
+        progress.elapsed += row["seconds"]
+        improved = progress.record(row, config.monitor)
         if dist.is_main:
-            if improved:
-                save_checkpoint(run.best, {"model": cpu_state(model), "epoch": epoch})
-            save_checkpoint(run.last, {**state, "model": cpu_state(model), "optimizer": optimizer.state_dict(),
-                                       "scheduler": scheduler.state_dict(), "fingerprint": dataset.fingerprint(),
-                                       "scaler": scaler.state_dict() if scaler is not None else None,
-                                       "mask_head": cpu_state(trained.head) if aux is not None else None,
-                                       "classes": list(classes)})
-            run.write_history(state["history"])
-            learning_curves(state["history"], run.curves)
-        eta_min = (config.epochs - epoch) * state["elapsed"] / epoch / 60  # at most; early stopping may cut it
-        rep.message(f"epoch {epoch:>3}  loss {loss:.4f}  acc {acc:.4f}  val_loss {row['val_loss']:.4f}  "
-                    f"val_acc {row['val_acc']:.4f}  val_f1 {row['val_macro_f1']:.4f}  {row['seconds']:.0f}s  "
-                    f"eta <={eta_min:.1f} min" + ("  *best" if improved else ""))
-        stop = False
-        if config.patience and state["bad_epochs"] >= config.patience and epoch >= config.min_epochs:
-            stop, stop_reason = True, "early stopping"
-        elif config.time_limit_min is not None and state["elapsed"] / 60 >= config.time_limit_min:
-            stop, stop_reason = True, "time limit"
-        if distributed.broadcast_flag(stop, dist):
-            rep.message(f"stopping: {stop_reason} (best epoch {state['best_epoch']})")
+            _checkpoint(run, fit, progress, improved, dataset.fingerprint(), classes)
+        eta_min = (config.epochs - epoch) * progress.elapsed / epoch / 60  # at most; early stopping may cut it
+        rep.message(f"epoch {epoch:>3}  loss {row['train_loss']:.4f}  acc {row['train_acc']:.4f}  "
+                    f"val_loss {row['val_loss']:.4f}  val_acc {row['val_acc']:.4f}  "
+                    f"val_f1 {row['val_macro_f1']:.4f}  {row['seconds']:.0f}s  eta <={eta_min:.1f} min"
+                    + ("  *best" if improved else ""))
+        reason = progress.stop_reason(config)
+        if distributed.broadcast_flag(reason is not None, dist):
+            stop_reason = reason or "early stopping"
+            rep.message(f"stopping: {stop_reason} (best epoch {progress.best_epoch})")
             break
     distributed.barrier(dist)
+    result = TrainResult(run.root, run.bundle, progress.best_epoch, progress.epoch, stop_reason,
+                         round(progress.elapsed, 1), {}, resumed_from_epoch=resumed_from, skipped_images=skipped)
     if not dist.is_main:
-        return TrainResult(run.root, run.bundle, state["best_epoch"], state["epoch"], stop_reason,
-                           state["elapsed"], {}, resumed_from_epoch=resumed_from)
-    best = load_checkpoint(run.best)
-    model.load_state_dict(best["model"])
-    return finalize(config, dataset, model, parent, val_split, pre, device, run, rep,
-                    TrainResult(run.root, run.bundle, state["best_epoch"], state["epoch"], stop_reason,
-                                round(state["elapsed"], 1), {}, resumed_from_epoch=resumed_from,
-                                skipped_images=skipped))
+        return result
+    fit.model.load_state_dict(load_checkpoint(run.best)["model"])
+    return finalize(config, dataset, fit.model, fit.parent, val_split, pre, run, rep, result)
+
+
+def _epoch(config: TrainConfig, fit: Fit, epoch: int, val: CachedSplit, classes: tuple[str, ...],
+           pass_classes: tuple[str, ...], device: torch.device, dist: distributed.DistInfo,
+           rep: Reporter) -> dict[str, Any]:
+    """One pass over the training images, then the validation figures: the epoch's history row."""
+    t0 = time.perf_counter()
+    fit.sampler.set_epoch(epoch)
+    torch.manual_seed(epoch_seed(config.seed, epoch, dist.rank))  # dropout
+    fit.augment.set_random_seed(epoch_seed(config.seed, epoch, dist.rank))
+    rep.start(f"epoch {epoch}/{config.epochs}", len(fit.loader))
+    try:
+        loss, acc = train_epoch(fit.net, fit.loader, fit.optimizer, fit.scheduler, fit.loss_fn, device, fit.scaler,
+                                config.amp, lambda lo, ac: rep.advance(f"loss {lo:.4f} acc {ac:.3f}"), fit.aux)
+    finally:
+        rep.stop()
+    loss, acc = distributed.all_mean([loss, acc], dist)
+    probs = predict(fit.model, val, fit.loader.dataset.preprocessor, device, config.eval_batch_size, config.amp)
+    vm = classification_metrics(probs, val.labels, classes, pass_classes)
+    return {"epoch": epoch, "train_loss": loss, "train_acc": acc, "val_loss": nll(probs, val.labels),
+            "val_acc": vm["accuracy"], "val_macro_f1": vm["macro_f1"], "lr": fit.scheduler.get_last_lr()[0],
+            "seconds": round(time.perf_counter() - t0, 2)}
+
+
+def _checkpoint(run: RunDir, fit: Fit, progress: Progress, improved: bool, fingerprint: str,
+                classes: tuple[str, ...]) -> None:
+    if improved:
+        save_checkpoint(run.best, {"model": cpu_state(fit.model), "epoch": progress.epoch})
+    save_last(run.last, fit, progress.to_dict(), fingerprint, classes)
+    run.write_history(progress.history)
+    learning_curves(progress.history, run.curves)

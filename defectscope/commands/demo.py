@@ -38,7 +38,7 @@ def demo_cmd(
             seconds = float(os.environ["DEFECTSCOPE_STOP_AFTER_S"])
         except ValueError:
             fail("DEFECTSCOPE_STOP_AFTER_S must be a number of seconds")
-    from inspection.simulation import parse_event
+    from datasets.simulator import parse_event
 
     fault_spec = None if fault.strip().lower() in ("", "none") else fault.strip()
     if fault_spec is not None:

@@ -45,7 +45,7 @@ def evaluate_cmd(
     data: Path = typer.Option(..., "--data", "-d", help="Dataset folder (layout with manifest.csv)."),
     split: str = typer.Option("test", help="train, val, test or all."),
     out: Path = typer.Option(None, "--out", "-o", help="Report folder (default reports/NAME-VERSION-SPLIT)."),
-    backend: str = typer.Option("auto", help="onnx, torch or auto, as the inspector would use."),
+    backend: str = typer.Option("auto", help="onnx, torch or auto, as the service would use."),
     threads: int = typer.Option(None, min=1, help="CPU threads for inference."),
 ) -> None:
     """Accuracy, per-class P/R/F1, confusion matrix, ROC AUC, escape and false-reject rates at the

@@ -63,7 +63,8 @@ def _summary(summary, out: Path, seconds: float, n_new: int, resumed: int) -> No
     rate = f"{summary.fail_rate:.1%}" if summary.fail_rate is not None else "n/a"
     console.print(
         f"[bold]{summary.total} images[/]: [green]{c['pass']} pass[/], [red]{c['fail']} fail[/], "
-        f"[yellow]{c['review']} review[/], [magenta]{c['error']} error[/] · fail rate {rate}", highlight=False)
+        f"[yellow]{c['review']} review[/], [cyan]{c['invalid']} invalid[/] (retake), [magenta]{c['error']} error[/] · "
+        f"fail rate {rate}", highlight=False)
     speed = n_new / seconds if seconds > 0 else 0.0
     console.print(f"{n_new} inspected in {seconds:.1f} s ({speed:.1f} images/s)"
                   + (f", {resumed} kept from the earlier run" if resumed else ""), highlight=False)
@@ -106,29 +107,30 @@ def inspect_cmd(
         fail("--labels needs --out: the evaluation view is part of the report")
     if resume and out is None:
         fail("--resume needs --out: it continues a report folder")
-    from inspection.batch import BatchRunner, collect_paths
-    from inspection.inspector import Inspector
+    from inspection.predictor import Predictor
+    from qa.batch import BatchRunner
+    from qa.paths import collect_paths
 
     files = collect_paths(paths)
     if threads is None:  # decode workers and inference share the cores; oversubscribed, both spin and slow down
         threads = max(1, (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
                       - workers)
-    inspector = Inspector.from_path(model, backend=backend, batch_size=batch_size, threads=threads)
+    predictor = Predictor.from_path(model, backend=backend, batch_size=batch_size, threads=threads)
     if out is None:
         counts: Counter[str] = Counter()
-        for res in BatchRunner(inspector, workers=workers, thumbnails=False).run(files):
+        for res in BatchRunner(predictor, workers=workers, thumbnails=False).run(files):
             counts[res.outcome] += 1
             _print_line(res)
         raise typer.Exit(_exit_code(counts, fail_on))
-    _report(inspector, files, out, labels, fail_on, resume, workers, heatmaps)
+    _report(predictor, files, out, labels, fail_on, resume, workers, heatmaps)
 
 
-def _report(inspector, files: list[Path], out: Path, labels: Path | None, fail_on: list[str],
+def _report(predictor, files: list[Path], out: Path, labels: Path | None, fail_on: list[str],
             resume: bool, workers: int, heatmaps: bool) -> None:
-    from inspection.batch import BatchRunner
-    from inspection.report import ReportWriter, load_truth
+    from qa.batch import BatchRunner
+    from qa.report import ReportWriter, load_truth
 
-    card = inspector.card
+    card = predictor.card
     truth = load_truth(labels) if labels is not None else None
     out_key = out.resolve()
     files = [f for f in files if out_key not in f.resolve().parents]  # never inspect the report's own images
@@ -138,7 +140,7 @@ def _report(inspector, files: list[Path], out: Path, labels: Path | None, fail_o
     if heatmaps:
         from inspection.explain import Explainer
 
-        explainer = Explainer(inspector.bundle, threads=1)  # see Explainer: fewer threads, less spinning
+        explainer = Explainer(predictor.bundle, threads=1)  # see Explainer: fewer threads, less spinning
     todo = writer.todo(files)
     if writer.resumed:
         err_console.print(f"resuming: {writer.resumed} files already in the report, {len(todo)} to go")
@@ -155,7 +157,7 @@ def _report(inspector, files: list[Path], out: Path, labels: Path | None, fail_o
                                 if tally[k])
                 bar.update(task, advance=1, rate=done / max(time.perf_counter() - started, 1e-9), tally=text)
 
-            for res in BatchRunner(inspector, workers=workers, explainer=explainer).run(todo, progress=advance):
+            for res in BatchRunner(predictor, workers=workers, explainer=explainer).run(todo, progress=advance):
                 writer.add(res)
     except KeyboardInterrupt:
         writer.close()

@@ -27,7 +27,7 @@ def list_cmd(registry: Path = RegistryOpt, as_json: bool = typer.Option(False, "
 
     from rich.table import Column, Table
 
-    from inspection.registry import ModelRegistry
+    from registry import ModelRegistry
 
     infos = ModelRegistry(registry).list()
     if as_json:
@@ -47,7 +47,7 @@ def list_cmd(registry: Path = RegistryOpt, as_json: bool = typer.Option(False, "
 @user_errors
 def show_cmd(version: str, registry: Path = RegistryOpt) -> None:
     """A version's registry entry, its promotion events and its card, as JSON."""
-    from inspection.registry import ModelRegistry
+    from registry import ModelRegistry
 
     console.print_json(json.dumps(ModelRegistry(registry).show(version), default=str))
 
@@ -59,7 +59,7 @@ def add_cmd(bundle: Path = typer.Argument(..., help="Bundle folder to register (
             promote: bool = typer.Option(False, "--promote", help="Make it the line's champion."),
             note: str | None = typer.Option(None, help="A note kept with the version.")) -> None:
     """Register a bundle (e.g. the first champion: --promote)."""
-    from inspection.registry import ModelRegistry
+    from registry import ModelRegistry
 
     reg = ModelRegistry(registry)
     version = reg.add(bundle, line=line, status="promoted" if promote else "candidate", note=note)
@@ -72,7 +72,7 @@ def add_cmd(bundle: Path = typer.Argument(..., help="Bundle folder to register (
 def promote_cmd(version: str, registry: Path = RegistryOpt, line: str = LineOpt,
                 reason: str = typer.Option("promoted by hand", help="Why (kept in the registry).")) -> None:
     """Make a version the champion of a line. Services pick it up on POST /v1/model/reload (or their watch)."""
-    from inspection.registry import ModelRegistry
+    from registry import ModelRegistry
 
     ModelRegistry(registry).promote(version, line=line, reason=reason)
     console.print(f"{version} is now the champion of line {line!r}", highlight=False)
@@ -83,7 +83,7 @@ def promote_cmd(version: str, registry: Path = RegistryOpt, line: str = LineOpt,
 def rollback_cmd(registry: Path = RegistryOpt, line: str = LineOpt,
                  reason: str = typer.Option("rolled back by hand", help="Why (kept in the registry).")) -> None:
     """Put the previous champion of a line back."""
-    from inspection.registry import ModelRegistry
+    from registry import ModelRegistry
 
     version = ModelRegistry(registry).rollback(line, reason=reason)
     console.print(f"line {line!r} is back on {version}", highlight=False)

@@ -31,7 +31,7 @@ def add_cmd(
     pass_classes: tuple[str, ...] = ("good",)
     if registry is not None:
         from inspection.bundle import load_bundle
-        from inspection.registry import ModelRegistry
+        from registry import ModelRegistry
 
         card = load_bundle(ModelRegistry(registry).champion(line), verify=False).card
         known, pass_classes = card.classes, card.pass_classes

@@ -39,7 +39,7 @@ def serve_cmd(
 
     from serving.config import load_settings
     from serving.server import run_server
-    from serving.service import load_inspector
+    from serving.service import load_predictor
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings(
@@ -52,16 +52,16 @@ def serve_cmd(
     if settings.auth_disabled:
         err_console.print("[bold yellow]WARNING: authentication is OFF - anyone who can reach "
                           f"{settings.host}:{settings.port} may use the API. For local demos only.[/]")
-    inspector = None
+    predictor = None
     if settings.workers == 1:  # load here so a bad bundle is one clear line, before the port opens
-        inspector = load_inspector(settings)
+        predictor = load_predictor(settings)
     elif settings.model is None and settings.registry is None:
-        load_inspector(settings)  # raises the "no model given" error
+        load_predictor(settings)  # raises the "no model given" error
     what = settings.model or f"the champion of line {settings.line!r} in {settings.registry}"
     err_console.print(f"serving {what} on http://{settings.host}:{settings.port}  "
                       f"(docs: /docs, metrics: /metrics)", highlight=False)
     try:
-        run_server(settings, inspector)
+        run_server(settings, predictor)
     except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after its graceful shutdown: that is a clean stop
         err_console.print("service stopped")
 

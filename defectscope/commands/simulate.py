@@ -32,10 +32,11 @@ def simulate_cmd(
     """
     import cv2
 
+    from datasets.simulator import parse_event
+    from datasets.simulator.camera import SimulatedCamera
     from defectscope.commands.dataset import parse_size
     from inspection.atomic import write_bytes_atomic
-    from inspection.camera import SimulatedCamera, parse_rate
-    from inspection.simulation import parse_event
+    from inspection.camera import parse_rate
 
     per_second = parse_rate(rate) if rate.strip() not in ("0", "0.0") else None
     events = [parse_event(e) for e in event or []]

@@ -2,7 +2,6 @@
 
 ``open_source(spec)`` picks the source from a string, as the command line gives it:
 
-- ``sim`` or ``sim:RECIPE``: SimulatedCamera (ground truth in ``frame.meta``)
 - ``0``, ``1``, ...: an OpenCV camera by device index
 - ``rtsp://...``, ``http(s)://...``: a network stream
 - a video file path: played once, frame by frame
@@ -19,23 +18,19 @@ from inspection.camera.base import BaseSource, CameraError, FrameSource, SourceS
 from inspection.camera.folder import IMAGE_EXTENSIONS, FolderSource, list_images
 from inspection.camera.opencv_capture import STREAM_SCHEMES, OpenCVSource
 from inspection.camera.pacing import Pacer, RateError, parse_rate
-from inspection.camera.simulated import SimulatedCamera
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
-SPEC_HELP = ("a source is 'sim', 'sim:RECIPE', a camera index (0, 1, ...), an rtsp:// or http(s):// URL, "
-             "a video file or an image folder")
+SPEC_HELP = ("a source is a camera index (0, 1, ...), an rtsp:// or http(s):// URL, a video file or an image "
+             "folder (or, for a simulated line, 'sim' or 'sim:RECIPE')")
 
 
-def open_source(spec: str, *, rate: float | None = None, seed: int = 0, **options: Any) -> FrameSource:
+def open_source(spec: str, *, rate: float | None = None, **options: Any) -> FrameSource:
     """Open the frame source ``spec`` names; ``rate`` paces it (frames per second, None = as fast as possible).
 
-    ``seed`` applies to the simulator; other ``options`` go to the source's constructor.
+    Other ``options`` go to the source's constructor.
     """
     spec = str(spec).strip()
-    if spec == "sim" or spec.startswith("sim:"):
-        recipe = spec.partition(":")[2] or None
-        return SimulatedCamera(*([recipe] if recipe else []), seed=seed, rate=rate, **options)
     if spec.isdigit():
         return OpenCVSource(int(spec), rate=rate, **options)
     m = _SCHEME.match(spec)
@@ -60,7 +55,6 @@ __all__ = [
     "OpenCVSource",
     "Pacer",
     "RateError",
-    "SimulatedCamera",
     "SourceStats",
     "list_images",
     "open_source",

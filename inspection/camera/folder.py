@@ -9,10 +9,11 @@ from typing import Literal
 from inspection.camera.base import BaseSource, CameraError, log
 from inspection.decode import read_image_file
 from inspection.errors import ImageDecodeError
+from inspection.imageinfo import IMAGE_SUFFIXES
 from inspection.types import Frame
 
 # The formats inspection.imageinfo can check before decoding.
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"})
+IMAGE_EXTENSIONS = IMAGE_SUFFIXES  # the one definition (inspection.imageinfo)
 
 
 def is_hidden(path: Path, root: Path) -> bool:

@@ -24,7 +24,7 @@ async def readyz(service: ServiceDep, _: StationRole) -> Response:
     ready, why = service.health()
     if not ready:
         return JSONResponse(Health(status="not_ready", detail=why).model_dump(), status_code=503)
-    card = service.inspector.card  # type: ignore[union-attr]  # health() says one is loaded
+    card = service.predictor.card  # type: ignore[union-attr]  # health() says one is loaded
     return JSONResponse(Health(status="ok", model=ModelRef(name=card.name, version=card.version)).model_dump())
 
 

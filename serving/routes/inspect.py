@@ -7,7 +7,7 @@ import contextlib
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Query, Request, Response
 
 from serving.deps import ServiceDep, StationRole
 from serving.errors import ApiError, error_body
@@ -63,7 +63,7 @@ ExplainQ = Annotated[bool, Query(description="Add a Grad-CAM heatmap overlay (ba
 async def inspect_one(request: Request, service: ServiceDep, who: StationRole,
                       x_station: Station = None, x_part: Part = None, x_meta: Meta = None,
                       station_id: StationQ = None, part_id: PartQ = None, metadata: MetaQ = None,
-                      explain: ExplainQ = False) -> InspectResponse:
+                      explain: ExplainQ = False) -> Response:
     started = time.perf_counter()
     service.require_ready()
     station = service.stations.admit(check_ident(_first(x_station, station_id), "station id"), who)
@@ -73,8 +73,10 @@ async def inspect_one(request: Request, service: ServiceDep, who: StationRole,
         # read before a slot is taken: a slow body holds none
         upload = await read_single_image(request, service.settings.max_upload_bytes)
         with service.admitted(1):
-            return await service.inspect(upload.data, station=station, part=part, metadata=meta, started=started,
-                                         explain=explain)
+            out = await service.inspect(upload.data, station=station, part=part, metadata=meta, started=started,
+                                        explain=explain)
+    # already an InspectResponse: serialised as it is, not validated against its own schema a second time
+    return Response(out.model_dump_json(), media_type="application/json")
 
 
 @router.post("/inspect/batch", response_model=BatchResponse, responses=_ERRORS, openapi_extra=_BATCH_BODY,

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from serving.deps import EngineerRole, InspectorDep, ServiceDep, StationRole
+from serving.deps import EngineerRole, PredictorDep, ServiceDep, StationRole
 from serving.errors import ApiError
 from serving.reload import ReloadError, ReloadOutcome, ReloadRequest
 from serving.schemas import ErrorResponse
@@ -16,8 +16,8 @@ router = APIRouter(prefix="/v1", tags=["model"])
 
 
 @router.get("/model", summary="The loaded model's card (classes, thresholds, preprocessing, metrics)")
-async def model_card(inspector: InspectorDep, _: StationRole) -> dict[str, Any]:
-    return {**inspector.card.to_dict(), "backend": inspector.backend.name}
+async def model_card(predictor: PredictorDep, _: StationRole) -> dict[str, Any]:
+    return {**predictor.card.to_dict(), "backend": predictor.backend.name}
 
 
 @router.post("/model/reload", response_model=ReloadOutcome, summary="Load the registry champion (or a given "

@@ -63,7 +63,7 @@ async def store_sample(service: InspectionService, data: bytes, label: str, *, n
     except DatasetError as exc:
         raise ApiError(422, "invalid_label", str(exc)) from None
     root = samples_root(service)
-    card = service.inspector.card if service.inspector is not None else None
+    card = service.predictor.card if service.predictor is not None else None
     intake = SampleIntake(root, known_classes=card.classes if card else (),
                           pass_classes=card.pass_classes if card else ("good",), max_pixels=service.settings.max_pixels)
     try:

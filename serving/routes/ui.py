@@ -9,6 +9,7 @@ builds the DOM with ``textContent``, so a station id, label or file name can nev
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -16,10 +17,10 @@ from fastapi import APIRouter, Response
 from fastapi import Path as PathParam
 from fastapi.responses import RedirectResponse
 
-from inspection.batch import shrink
+from inspection.decode import DEFAULT_MAX_PIXELS
 from inspection.errors import ImageDecodeError, PreprocessError
-from inspection.explain import encode_image
-from inspection.inspector import Inspector
+from inspection.imageops import encode_image, shrink
+from inspection.predictor import Predictor
 from serving.deps import EngineerRole, ServiceDep
 from serving.errors import ApiError
 from serving.routes.review_upload import router as upload_router
@@ -74,18 +75,20 @@ def _not_kept(verdict_id: int) -> ApiError:
                     "DEFECTSCOPE_KEEP_IMAGES_FOR are kept, with DEFECTSCOPE_KEEP_IMAGES_DIR set)")
 
 
-def _jpeg(data: bytes, inspector: Inspector | None, side: int) -> bytes:
+def _jpeg(data: bytes, predictor: Predictor | None, side: int) -> bytes:
     from inspection.decode import decode_image
 
     image, _ = decode_image(data, color="bgr", min_size=(side // 2, side // 2),
-                            max_pixels=inspector.max_pixels if inspector else 64_000_000)
+                            max_pixels=predictor.max_pixels if predictor else DEFAULT_MAX_PIXELS)
     return encode_image(shrink(image, side), ".jpg", 82)
 
 
-def _decoded(service: Any, inspector: Inspector, data: bytes) -> tuple[Any, tuple[int, int], Any]:
-    """(heatmap view, captured size, model input) of a kept image."""
-    frame = inspector.decode(data)
-    return service.explain_pool.view(frame.image), frame.size, inspector.preprocess(frame)
+def _decoded(service: Any, predictor: Predictor, data: bytes) -> Any:
+    """The kept image as a predictor Item (with its heatmap view as ``image``)."""
+    item = predictor.load(data, keep_image=True)
+    if item.error is not None:
+        raise item.error
+    return replace(item, image=service.explain_pool.view(item.image))
 
 
 VerdictId = Annotated[int, PathParam(ge=1, le=2**62)]
@@ -101,7 +104,7 @@ async def verdict_image(service: ServiceDep, _: EngineerRole, verdict_id: Verdic
     if not data:
         raise _not_kept(verdict_id)
     try:
-        jpg = await loop.run_in_executor(None, _jpeg, data, service.inspector, SIDES[size])
+        jpg = await loop.run_in_executor(None, _jpeg, data, service.predictor, SIDES[size])
     except ImageDecodeError as exc:
         raise ApiError(422, "undecodable_image", str(exc)) from None
     return Response(jpg, media_type="image/jpeg", headers=_IMAGE_HEADERS)
@@ -110,17 +113,17 @@ async def verdict_image(service: ServiceDep, _: EngineerRole, verdict_id: Verdic
 @router.get("/v1/review/verdicts/{verdict_id}/heatmap", summary="Grad-CAM overlay of a logged verdict's kept "
             "image, by the model now serving (engineer)", response_class=Response, tags=["review"])
 async def verdict_heatmap(service: ServiceDep, _: EngineerRole, verdict_id: VerdictId) -> Response:
-    inspector = service.require_ready()
+    predictor = service.require_ready()
     loop = asyncio.get_running_loop()
     with service.explain_pool.slot():  # 503 when the heatmap thread is busy: the page retries
         data = await loop.run_in_executor(None, _kept_image, service, verdict_id)
         if not data:
             raise _not_kept(verdict_id)
         try:
-            view, captured, chw = await service.explain_pool.run(_decoded, service, inspector, data)
+            item = await service.explain_pool.run(_decoded, service, predictor, data)
         except (ImageDecodeError, PreprocessError) as exc:
             raise ApiError(422, "undecodable_image", str(exc)) from None
-        e = await service.explain_pool.explain(inspector, view, captured, chw)
+        e = await service.explain_pool.explain(predictor, item.image, item.size, item.inputs)
         jpg = await service.explain_pool.run(encode_image, e.overlay, ".jpg", 85)
     return Response(jpg, media_type="image/jpeg",
-                    headers={**_IMAGE_HEADERS, "X-Model-Version": inspector.card.version})
+                    headers={**_IMAGE_HEADERS, "X-Model-Version": predictor.card.version})

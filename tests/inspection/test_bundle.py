@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 import torch
 
-from inspection import bundle as bundle_mod
-from inspection.bundle import load_bundle
+from inspection.bundle import check_weights, load_bundle
 from inspection.card import ModelCard, Thresholds
 from inspection.errors import BundleError, ExportParityError
-from inspection.onnx_export import export_onnx
-from inspection.runtime import OnnxBackend, TorchBackend
+from inspection.runtime import OnnxBackend, TorchBackend, create_backend
 from tests.support import make_tiny_bundle
+from training import export as export_mod
+from training.export import export_onnx
 
 
 def test_round_trip_keeps_card_and_weights(tiny_bundle):
@@ -51,8 +51,13 @@ def test_card_that_disagrees_with_weights_is_refused(copy_of):
     card = json.loads((copy_of / "card.json").read_text())
     card["classes"].append("crack")
     (copy_of / "card.json").write_text(json.dumps(card))
+    bundle = load_bundle(copy_of)  # reading needs no torch; using the weights checks them
     with pytest.raises(BundleError, match=r"weights do not match the card"):
-        load_bundle(copy_of)
+        check_weights(bundle)
+    with pytest.raises(BundleError, match=r"weights do not match the card"):
+        create_backend(bundle, "torch")
+    with pytest.raises(BundleError, match="outputs but the card lists 4 classes"):
+        create_backend(bundle, "onnx")
 
 
 def test_missing_or_broken_cards_are_refused(copy_of, tmp_path):
@@ -82,10 +87,10 @@ def test_failed_save_leaves_the_previous_bundle_intact(tiny_bundle, tmp_path, mo
     def broken(*a, **k):
         raise ExportParityError("simulated parity failure")
 
-    monkeypatch.setattr(bundle_mod, "export_onnx", broken)
+    monkeypatch.setattr(export_mod, "export_onnx", broken)
     model = tiny_bundle.build_torch_model()
     with pytest.raises(ExportParityError):
-        bundle_mod.save_bundle(target, model, tiny_bundle.card.with_(version=""))
+        export_mod.save_bundle(target, model, tiny_bundle.card.with_(version=""))
     assert (target / "card.json").read_text() == before
     assert [p.name for p in tmp_path.iterdir()] == ["b"]  # no temp folder left behind
 

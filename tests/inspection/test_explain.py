@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from inspection.bundle import Bundle, save_bundle
+from inspection.bundle import Bundle
 from inspection.card import ModelCard, Thresholds
 from inspection.explain import Explainer, ExplainError, find_target_layer, peak_hit_rate
 from inspection.models import create_model, list_models
 from inspection.preprocess import PreprocessConfig
+from training.export import save_bundle
 
 
 def bundle(path: Path, arch: str, *, color: str = "rgb", roi: tuple[int, int, int, int] | None = None) -> Bundle:

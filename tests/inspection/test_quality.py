@@ -7,15 +7,16 @@ import cv2
 import numpy as np
 import pytest
 
-from inspection.bundle import load_bundle, save_bundle
+from datasets.simulator import GOOD, Simulator
+from inspection.bundle import load_bundle
 from inspection.card import ModelCard
-from inspection.inspector import Inspector, decode_for
 from inspection.models import create_model
+from inspection.predictor import Predictor, Preparer
 from inspection.preprocess import PreprocessConfig
 from inspection.quality import QualityError, QualityGate, QualityLimits, learn_limits
-from inspection.simulation import GOOD, Simulator
 from inspection.types import Outcome
 from tests.support import encode
+from training.export import save_bundle
 
 SIZE = (203, 254)  # odd, camera aspect
 PRE = PreprocessConfig(input_size=(51, 64))
@@ -27,7 +28,7 @@ def _frames(recipe: str, seeds: range) -> list[np.ndarray]:
 
 
 def _decoded(img: np.ndarray, pre: PreprocessConfig = PRE) -> np.ndarray:
-    return decode_for(pre, encode(img, ".jpg", [cv2.IMWRITE_JPEG_QUALITY, 92]))[0]
+    return Preparer(pre).decode(encode(img, ".jpg", [cv2.IMWRITE_JPEG_QUALITY, 92]))[0]
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +91,7 @@ def test_limits_ride_in_the_card_and_old_cards_still_load(limits, tmp_path):
     assert ModelCard.from_dict(raw).quality is None
 
 
-def test_inspector_gives_invalid_never_pass_and_skips_the_classifier(limits, held_out, tmp_path):
+def test_the_predictor_gives_invalid_never_pass_whatever_the_classifier_says(limits, held_out, tmp_path):
     torch = pytest.importorskip("torch")
     torch.manual_seed(0)
     card = ModelCard(name="q", version="", arch="mobilenet_v3_small", classes=("good", "scratch"),
@@ -103,28 +104,16 @@ def test_inspector_gives_invalid_never_pass_and_skips_the_classifier(limits, hel
         return np.tile([[0.99, 0.01]], (len(batch), 1)).astype(np.float32)  # "good" for everything
 
     backend.name = "fake"  # type: ignore[attr-defined]
-    ins = Inspector(bundle, backend=backend)
-    good = ins.decode(encode(held_out[0], ".jpg"))
-    dark = ins.decode(encode(cv2.convertScaleAbs(held_out[1], alpha=0.3), ".jpg"), source="cam-1")
-    blur = ins.decode(encode(cv2.GaussianBlur(held_out[2], (0, 0), 6), ".jpg"))
-    verdicts = ins.inspect([good, dark, blur])
+    p = Predictor(bundle, backend=backend)
+    good = p.load(encode(held_out[0], ".jpg"))
+    dark = p.load(encode(cv2.convertScaleAbs(held_out[1], alpha=0.3), ".jpg"), source="cam-1")
+    blur = p.load(encode(cv2.GaussianBlur(held_out[2], (0, 0), 6), ".jpg"))
+    verdicts = [it.verdict for it in p.run([good, dark, blur])]
     assert [v.outcome for v in verdicts] == [Outcome.PASS, Outcome.INVALID, Outcome.INVALID]
-    assert calls == [1]  # only the good frame reached the classifier
+    assert calls == [3]  # every frame is classified (the scores are kept), the gate decides
     assert verdicts[1].label == "too_dark" and "dark" in verdicts[1].reason and verdicts[1].confidence == 0.0
     assert verdicts[1].to_dict()["verdict"] == "invalid" and verdicts[1].source == "cam-1"
-    # the service path: the classifier ran (batcher), its "good" is overruled by the gate
-    v = ins.verdict(dark, np.array([0.99, 0.01], np.float32), {"inference": 1.0})
-    assert v.outcome is Outcome.INVALID and v.scores["good"] == pytest.approx(0.99)
+    assert verdicts[1].scores["good"] == pytest.approx(0.99)  # its "good" is overruled by the gate
+    assert set(verdicts[1].timings_ms) >= {"decode", "quality", "preprocess", "inference", "decision"}
 
 
-def test_preprocess_reuses_what_the_gate_prepared_only_for_the_same_preprocessing(limits, held_out, tmp_path):
-    card = ModelCard(name="q", version="", arch="defectnet", classes=("good", "scratch"), pass_classes=("good",),
-                     preprocess=PRE, quality=limits)
-    ins = Inspector(save_bundle(tmp_path / "b", create_model("defectnet", num_classes=2).eval(), card, export=False),
-                    backend="torch")
-    frame = ins.decode(encode(held_out[0], ".jpg"))
-    expected = ins.preprocessor(frame.image, frame.size)
-    frame.meta["prepared"] = frame.meta["prepared"] * 0  # poison it: a reuse must show
-    assert np.array_equal(ins.preprocess(frame), ins.preprocessor.normalize(frame.meta["prepared"]))
-    frame.meta["prepared_for"] = PreprocessConfig(input_size=(64, 64))  # decoded by another model
-    assert np.array_equal(ins.preprocess(frame), expected)

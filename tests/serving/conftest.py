@@ -14,13 +14,13 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
-from inspection.bundle import save_bundle
 from inspection.card import ModelCard, Thresholds
-from inspection.inspector import Inspector
 from inspection.models import create_model
+from inspection.predictor import Predictor
 from inspection.preprocess import PreprocessConfig
 from serving.app import create_app
 from serving.config import load_settings
+from training.export import save_bundle
 
 STATION_KEY = "station-key-0123456789abcdef"
 ENGINEER_KEY = "engineer-key-0123456789abcdef"
@@ -39,8 +39,8 @@ def bundle_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def inspector(bundle_path: Path) -> Inspector:
-    return Inspector.from_path(bundle_path, threads=1)
+def predictor(bundle_path: Path) -> Predictor:
+    return Predictor.from_path(bundle_path, threads=1)
 
 
 def jpeg(seed: int, size: tuple[int, int] = (97, 131)) -> bytes:
@@ -56,15 +56,15 @@ def jpeg(seed: int, size: tuple[int, int] = (97, 131)) -> bytes:
 
 
 @pytest.fixture()
-def make_client(tmp_path: Path, inspector: Inspector) -> Callable[..., Any]:
+def make_client(tmp_path: Path, predictor: Predictor) -> Callable[..., Any]:
     """``with make_client(**settings) as client:`` a TestClient on a fresh app (lifespan run)."""
 
     @contextmanager
-    def factory(inspector_: Inspector | None = inspector, **overrides: Any) -> Iterator[TestClient]:
+    def factory(predictor_: Predictor | None = predictor, **overrides: Any) -> Iterator[TestClient]:
         base: dict[str, Any] = {"auth_disabled": True, "verdict_db": tmp_path / "verdicts.sqlite",
                                 "batch_wait_ms": 1.0}
         settings = load_settings(**{**base, **overrides})
-        with TestClient(create_app(settings, inspector_), raise_server_exceptions=False) as client:
+        with TestClient(create_app(settings, predictor_), raise_server_exceptions=False) as client:
             yield client
 
     return factory

@@ -10,15 +10,15 @@ import cv2
 import numpy as np
 import pytest
 
-from inspection.bundle import save_bundle
 from inspection.card import ModelCard
-from inspection.inspector import Inspector
 from inspection.models import create_model
+from inspection.predictor import Predictor
 from inspection.preprocess import PreprocessConfig
 from inspection.quality import QualityLimits
 from inspection.types import Outcome, Verdict
 from tests.serving.conftest import ENGINEER_KEY, STATION_KEY, jpeg
 from tests.support import encode
+from training.export import save_bundle
 
 KEYS = {"station_keys": STATION_KEY, "engineer_keys": ENGINEER_KEY, "auth_disabled": False}
 ENG = {"X-API-Key": ENGINEER_KEY}
@@ -30,15 +30,15 @@ def _verdict(outcome: str) -> Verdict:
                    scores={}, model_name="m", model_version="v", timings_ms={})
 
 
-def test_alarms_need_a_key_and_show_active_and_recent(make_client, inspector):
+def test_alarms_need_a_key_and_show_active_and_recent(make_client, predictor):
     with make_client(**KEYS, spc_baseline=20, spc_window=10) as client:
         assert client.get("/v1/alarms").status_code == 401
         mon = client.app.state.monitor
         station = '<img src=x onerror="alert(1)">'
         for i in range(20):
-            mon.observe(station, _verdict("pass"), inspector.card, float(i))
+            mon.observe(station, _verdict("pass"), predictor.card, float(i))
         for i in range(10):
-            mon.observe(station, _verdict("fail"), inspector.card, 100.0 + i)
+            mon.observe(station, _verdict("fail"), predictor.card, 100.0 + i)
         body = client.get("/v1/alarms", headers=ST).json()
         assert [(a["station"], a["kind"], a["state"]) for a in body["active"]] == [(station, "fail_rate", "raised")]
         mon.alarm_log.flush()
@@ -64,7 +64,7 @@ def test_every_served_verdict_feeds_its_station_monitor(make_client):
 
 
 @pytest.fixture(scope="module")
-def gated_inspector(tmp_path_factory) -> Inspector:
+def gated_predictor(tmp_path_factory) -> Predictor:
     """A model whose card has quality limits: a dark frame must come back invalid over HTTP."""
     pre = PreprocessConfig(input_size=(64, 80))
     card = ModelCard(name="gated", version="", arch="mobilenet_v3_small", classes=("good", "scratch"),
@@ -72,11 +72,11 @@ def gated_inspector(tmp_path_factory) -> Inspector:
                      quality=QualityLimits(brightness=(40.0, 220.0), saturated_max=0.2, sharpness_min=0.01))
     path = tmp_path_factory.mktemp("gated") / "model"
     save_bundle(path, create_model("mobilenet_v3_small", num_classes=2).eval(), card, export=False)
-    return Inspector.from_path(path, threads=1)
+    return Predictor.from_path(path, threads=1)
 
 
-def test_a_dark_frame_is_invalid_with_its_reason_logged_and_kept(make_client, gated_inspector, tmp_path: Path):
-    with make_client(inspector_=gated_inspector, keep_images_dir=tmp_path / "kept") as client:
+def test_a_dark_frame_is_invalid_with_its_reason_logged_and_kept(make_client, gated_predictor, tmp_path: Path):
+    with make_client(predictor_=gated_predictor, keep_images_dir=tmp_path / "kept") as client:
         dark = encode(np.full((97, 131, 3), 12, np.uint8), ".png")
         r = client.post("/v1/inspect", content=dark, headers={"Content-Type": "image/png", "X-Station-Id": "s1"})
         assert r.status_code == 200

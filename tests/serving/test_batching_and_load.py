@@ -8,15 +8,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from inspection.inspector import Inspector
+from inspection.predictor import Predictor
 from tests.serving.conftest import jpeg, metric
 
 HEADERS = {"Content-Type": "image/jpeg"}
 
 
-def test_concurrent_requests_are_micro_batched_and_each_gets_its_own_verdict(make_client, inspector: Inspector):
+def test_concurrent_requests_are_micro_batched_and_each_gets_its_own_verdict(make_client, predictor: Predictor):
     images = [jpeg(seed) for seed in range(16)]
-    expected = inspector.inspect([inspector.decode(d) for d in images])
+    expected = [it.verdict for it in predictor.run([predictor.load(d) for d in images])]
     # a wide wait window so requests that arrive together certainly share a batch
     with make_client(max_batch_size=8, batch_wait_ms=150.0) as client:
         def post(i: int):
@@ -51,9 +51,9 @@ class SlowBackend:
 
 
 def test_overload_sheds_with_503_and_retry_after(make_client, bundle_path) -> None:
-    slow = Inspector.from_path(bundle_path, threads=1)
+    slow = Predictor.from_path(bundle_path, threads=1)
     slow.backend = SlowBackend(slow.backend, 0.3)
-    with make_client(inspector_=slow, max_queue=2, max_batch_size=1, retry_after_s=3) as client:
+    with make_client(predictor_=slow, max_queue=2, max_batch_size=1, retry_after_s=3) as client:
         t0 = time.monotonic()
         with ThreadPoolExecutor(10) as pool:
             responses = list(pool.map(lambda i: client.post("/v1/inspect", content=jpeg(i), headers=HEADERS),

@@ -8,11 +8,11 @@ import cv2
 import numpy as np
 
 from inspection.explain import Explainer
-from inspection.inspector import Inspector
+from inspection.predictor import Predictor
 from tests.serving.conftest import jpeg
 
 
-def test_explain_returns_an_overlay_png_at_frame_size(make_client, inspector: Inspector) -> None:
+def test_explain_returns_an_overlay_png_at_frame_size(make_client, predictor: Predictor) -> None:
     data = jpeg(4)
     with make_client() as client:
         plain = client.post("/v1/inspect", content=data, headers={"Content-Type": "image/jpeg"})
@@ -25,7 +25,7 @@ def test_explain_returns_an_overlay_png_at_frame_size(make_client, inspector: In
     ex = body["explanation"]
     overlay = cv2.imdecode(np.frombuffer(base64.b64decode(ex["overlay_png"]), np.uint8), cv2.IMREAD_COLOR)
     assert overlay.shape == (97, 131, 3) == (ex["height"], ex["width"], 3)
-    expected = Explainer(inspector.bundle).explain(inspector.decode(data).image)
+    expected = Explainer(predictor.bundle).explain(predictor.load(data, keep_image=True).image)
     assert ex["target"] == expected.target and tuple(ex["peak"]) == expected.peak
     assert "explain" in body["timings_ms"]
     assert bad.status_code == 422 and "Traceback" not in bad.text

@@ -92,9 +92,10 @@ def test_the_hostile_corpus_never_gets_a_5xx_and_loses_no_verdict(bundle: Path, 
     assert "Traceback" not in out, out[-3000:]
 
 
-def test_slow_clients_hold_no_slot_of_other_stations(bundle: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("parser", ["httptools", "h11"])
+def test_slow_clients_hold_no_slot_of_other_stations(bundle: Path, tmp_path: Path, parser: str) -> None:
     env = {"DEFECTSCOPE_STATION_KEYS": f"{STATION_KEY},{OTHER_KEY}", "DEFECTSCOPE_HEADER_TIMEOUT_S": "2",
-           "DEFECTSCOPE_BODY_TIMEOUT_S": "3", "DEFECTSCOPE_MAX_QUEUE": "8"}
+           "DEFECTSCOPE_BODY_TIMEOUT_S": "3", "DEFECTSCOPE_MAX_QUEUE": "8", "DEFECTSCOPE_HTTP_PARSER": parser}
     with serve(bundle, tmp_path, env=env) as live:
         stop = threading.Event()
         results: list[bytes] = []

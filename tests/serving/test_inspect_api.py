@@ -4,23 +4,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from inspection.inspector import Inspector
+from inspection.predictor import Predictor
 from tests.serving.conftest import jpeg, metric
 from tests.support import png_bomb
 
 
-def test_inspect_raw_body_matches_in_process_inspector(make_client, inspector: Inspector) -> None:
+def test_inspect_raw_body_matches_in_process_predictor(make_client, predictor: Predictor) -> None:
     data = jpeg(3)
-    expected = inspector.inspect_one(inspector.decode(data))
+    expected = predictor.inspect(data).verdict
     with make_client() as client:
         r = client.post("/v1/inspect", content=data, headers={"Content-Type": "image/jpeg", "X-Station-Id": "st-7",
                                                                "X-Part-Id": "p-1", "X-Metadata": '{"lot": "A17"}'})
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["verdict"] == expected.outcome.value and body["label"] == expected.label
-    assert np.allclose([body["scores"][c] for c in inspector.card.classes],
-                       [expected.scores[c] for c in inspector.card.classes], atol=1e-5)
-    assert body["model"] == {"name": "test-model", "version": inspector.card.version}
+    assert np.allclose([body["scores"][c] for c in predictor.card.classes],
+                       [expected.scores[c] for c in predictor.card.classes], atol=1e-5)
+    assert body["model"] == {"name": "test-model", "version": predictor.card.version}
     assert body["thresholds"] == {"fail": 0.6, "review": 0.4}
     assert body["image"]["width"] == 131 and body["image"]["height"] == 97 and body["image"]["format"] == "jpeg"
     assert body["station_id"] == "st-7" and body["part_id"] == "p-1" and body["metadata"] == {"lot": "A17"}
@@ -73,7 +73,7 @@ def test_bad_inputs_get_their_4xx(make_client) -> None:
     assert metric(text, "defectscope_errors_total", kind="internal") == 0
 
 
-def test_batch_reports_errors_per_item(make_client, inspector: Inspector) -> None:
+def test_batch_reports_errors_per_item(make_client, predictor: Predictor) -> None:
     files = [("files", ("a.jpg", jpeg(1), "image/jpeg")), ("files", ("bad.jpg", b"nope", "image/jpeg")),
              ("files", ("c.jpg", jpeg(2), "image/jpeg")), ("files", ("t.txt", b"hello", "text/plain"))]
     with make_client() as client:
@@ -86,16 +86,16 @@ def test_batch_reports_errors_per_item(make_client, inspector: Inspector) -> Non
     items = body["items"]
     assert [it["filename"] for it in items] == ["a.jpg", "bad.jpg", "c.jpg", "t.txt"]
     assert items[1]["error"]["code"] == "undecodable_image" and items[3]["error"]["code"] == "unsupported_media_type"
-    expected = inspector.inspect_one(inspector.decode(jpeg(2)))
+    expected = predictor.inspect(jpeg(2)).verdict
     assert items[2]["result"]["label"] == expected.label
     assert abs(items[2]["result"]["defect_score"] - expected.defect_score) < 1e-5
 
 
-def test_model_health_ready_and_openapi(make_client, inspector: Inspector) -> None:
+def test_model_health_ready_and_openapi(make_client, predictor: Predictor) -> None:
     with make_client() as client:
         assert client.get("/healthz").json()["status"] == "ok"
         ready = client.get("/readyz")
-        assert ready.status_code == 200 and ready.json()["model"]["version"] == inspector.card.version
+        assert ready.status_code == 200 and ready.json()["model"]["version"] == predictor.card.version
         card = client.get("/v1/model").json()
         assert card["classes"] == ["good", "scratch", "dent"] and card["backend"] == "onnx"
         spec = client.get("/openapi.json").json()
@@ -104,7 +104,7 @@ def test_model_health_ready_and_openapi(make_client, inspector: Inspector) -> No
 
 
 def test_no_model_answers_503(make_client) -> None:
-    with make_client(inspector_=None) as client:
+    with make_client(predictor_=None) as client:
         assert client.get("/healthz").status_code == 200
         assert client.get("/readyz").status_code == 503
         r = client.post("/v1/inspect", content=jpeg(1), headers={"Content-Type": "image/jpeg"})

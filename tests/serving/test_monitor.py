@@ -12,9 +12,9 @@ from typing import ClassVar
 import pytest
 from prometheus_client import generate_latest
 
+from datasets.simulator import GOOD, LineSimulator, ToolFault
 from inspection.card import ModelCard
 from inspection.preprocess import PreprocessConfig
-from inspection.simulation import GOOD, LineSimulator, ToolFault
 from inspection.types import Outcome, Verdict
 from serving.config import load_settings
 from serving.metrics import ServiceMetrics

@@ -13,16 +13,16 @@ import numpy as np
 import pytest
 import torch
 
-from inspection.bundle import save_bundle
 from inspection.card import ModelCard, Thresholds
 from inspection.models import create_model
 from inspection.preprocess import PreprocessConfig
-from inspection.registry import ModelRegistry
+from registry import ModelRegistry
 from serving.batcher import MicroBatcher
 from serving.config import load_settings
 from serving.server import start_in_background
 from tests.serving.conftest import ENGINEER_KEY, STATION_KEY, jpeg
 from tests.support import make_tiny_bundle
+from training.export import save_bundle
 
 KEYS = {"auth_disabled": False, "station_keys": STATION_KEY, "engineer_keys": ENGINEER_KEY}
 ENG = {"X-API-Key": ENGINEER_KEY}

@@ -23,7 +23,7 @@ def _frames(n: int, seed: int = 0) -> list[Frame]:
             for i in range(n)]
 
 
-def test_station_feeds_a_folder_through_a_real_server(tmp_path: Path, inspector) -> None:
+def test_station_feeds_a_folder_through_a_real_server(tmp_path: Path, predictor) -> None:
     folder = tmp_path / "frames"
     folder.mkdir()
     for i, f in enumerate(_frames(5)):
@@ -31,7 +31,7 @@ def test_station_feeds_a_folder_through_a_real_server(tmp_path: Path, inspector)
     db = tmp_path / "v.sqlite"
     settings = load_settings(port=0, verdict_db=db, station_keys=STATION_KEY, engineer_keys=STATION_KEY + "-eng")
     seen = []
-    with start_in_background(settings, inspector) as server:
+    with start_in_background(settings, predictor) as server:
         cfg = StationConfig(api=server.url, api_key=STATION_KEY, station_id="line-3", unsent_path=tmp_path / "u.jsonl")
         with open_frames(str(folder), rate=None) as frames:
             summary = run_station(frames, cfg, on_result=seen.append)
@@ -44,7 +44,7 @@ def test_station_feeds_a_folder_through_a_real_server(tmp_path: Path, inspector)
     assert rows == [("line-3", f"line-3-{i:06d}") for i in range(5)]
 
 
-def test_station_keeps_parts_while_the_service_is_down_and_resends_them(tmp_path: Path, inspector) -> None:
+def test_station_keeps_parts_while_the_service_is_down_and_resends_them(tmp_path: Path, predictor) -> None:
     port = free_port()
     settings = load_settings(port=port, verdict_db=tmp_path / "v.sqlite", auth_disabled=True)
     started = []
@@ -53,7 +53,7 @@ def test_station_keeps_parts_while_the_service_is_down_and_resends_them(tmp_path
         frames = _frames(4)
         yield frames[0]
         yield frames[1]  # both find no service and wait in the backlog
-        started.append(start_in_background(settings, inspector))
+        started.append(start_in_background(settings, predictor))
         yield frames[2]
         yield frames[3]
 

@@ -1,4 +1,4 @@
-"""Training sees exactly the pixels the inspector serves; augmentation keeps shapes; sampling is reproducible."""
+"""Training sees exactly the pixels the predictor serves; augmentation keeps shapes; sampling is reproducible."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from datasets.layout import Dataset
-from inspection.inspector import Inspector
+from inspection.predictor import Predictor, Preparer
 from inspection.preprocess import PreprocessConfig, Preprocessor
 from tests.support import make_tiny_bundle
 from tests.training.conftest import CLASSES
@@ -17,20 +17,20 @@ from training.sampling import EpochSampler, class_weights
 
 
 @pytest.mark.parametrize("color", ["rgb", "gray"])
-def test_prepared_pixels_match_the_inspector(marks_dataset: Dataset, tmp_path, color: str) -> None:
+def test_prepared_pixels_match_the_predictor(marks_dataset: Dataset, tmp_path, color: str) -> None:
     bundle = make_tiny_bundle(tmp_path / "b", color=color)
-    inspector = Inspector(bundle, backend="torch")
     pre = bundle.card.preprocess
     path = marks_dataset.abspath(marks_dataset.split("train")[0])
-    served = inspector.preprocess(inspector.decode(path.read_bytes()))
-    prepared, _ = load_prepared(path, Preprocessor(pre))
+    served = Predictor(bundle, backend="torch").load(path.read_bytes()).inputs
+    prepared, _ = load_prepared(path, Preparer(pre))
     assert prepared.shape == (*pre.input_size, pre.channels)
     np.testing.assert_array_equal(Preprocessor(pre).normalize(prepared), served)
 
 
 def test_split_cache_and_augmented_shapes(marks_dataset: Dataset) -> None:
-    pre = Preprocessor(PreprocessConfig(input_size=(24, 40), color="gray", mean=(0.5,), std=(0.25,)))
-    split = load_split(marks_dataset, "train", CLASSES, pre)
+    preparer = Preparer(PreprocessConfig(input_size=(24, 40), color="gray", mean=(0.5,), std=(0.25,)))
+    pre = preparer.preprocessor
+    split = load_split(marks_dataset, "train", CLASSES, preparer)
     assert len(split) == 48 and not split.skipped
     assert np.bincount(split.labels).tolist() == [24, 12, 12]
     ds = AugmentedImages(split, pre, build_augment(AugmentConfig(hflip=1, rotate90=1, noise_p=1, blur_p=1), (24, 40)))
@@ -46,8 +46,7 @@ def test_unreadable_images_are_skipped_and_listed(marks_dataset: Dataset, tmp_pa
     ds = Dataset.load(root)
     victim = ds.split("val")[0]
     ds.abspath(victim).write_bytes(b"\x89PNG\r\n\x1a\n truncated")
-    pre = Preprocessor(PreprocessConfig(input_size=(24, 40)))
-    split = load_split(ds, "val", CLASSES, pre)
+    split = load_split(ds, "val", CLASSES, Preparer(PreprocessConfig(input_size=(24, 40))))
     assert len(split) == 15 and len(split.skipped) == 1 and victim.path in split.skipped[0]
 
 

@@ -11,7 +11,7 @@ import pytest
 from datasets.intake import SampleIntake
 from datasets.layout import Dataset, DatasetInfo
 from inspection.bundle import load_bundle
-from inspection.registry import ModelRegistry
+from registry import ModelRegistry
 from tests.training.conftest import make_marks_dataset
 from training import TrainConfig
 from training.golden import GoldenSetError, load_golden

@@ -9,6 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
+from datasets.simulator.camera import SimulatedCamera
+from datasets.simulator.sources import open_source
 from inspection.camera import (
     CameraError,
     FolderSource,
@@ -16,8 +18,6 @@ from inspection.camera import (
     OpenCVSource,
     Pacer,
     RateError,
-    SimulatedCamera,
-    open_source,
     parse_rate,
 )
 from inspection.types import Frame

@@ -1,0 +1,154 @@
+"""The verdict log's SQLite store: schema, rows, inserts, and the queries the API and the QA page run.
+
+``serving.verdict_log`` writes through it (one writer thread); readers open their own short
+connections, so a query never waits for the writer and the writer never waits for a reader
+(WAL mode). Rows are read back through the same validation clients' metadata passed, so a row
+written before today's rules cannot break a page.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from serving.metadata import read_back
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS verdicts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts REAL NOT NULL,
+    request_id TEXT NOT NULL,
+    station TEXT,
+    part_id TEXT,
+    image_sha256 TEXT NOT NULL,
+    verdict TEXT NOT NULL,
+    label TEXT NOT NULL,
+    confidence REAL NOT NULL,
+    defect_score REAL NOT NULL,
+    scores TEXT NOT NULL,
+    model_name TEXT NOT NULL,
+    model_version TEXT NOT NULL,
+    latency_ms REAL NOT NULL,
+    batch_size INTEGER NOT NULL,
+    image_path TEXT,
+    metadata TEXT
+);
+CREATE INDEX IF NOT EXISTS verdicts_ts ON verdicts (ts);
+CREATE INDEX IF NOT EXISTS verdicts_station_ts ON verdicts (station, ts);
+CREATE UNIQUE INDEX IF NOT EXISTS verdicts_request_id ON verdicts (request_id);
+"""
+COLUMNS = ("ts", "request_id", "station", "part_id", "image_sha256", "verdict", "label", "confidence",
+            "defect_score", "scores", "model_name", "model_version", "latency_ms", "batch_size", "image_path",
+            "metadata")
+INSERT = f"INSERT OR IGNORE INTO verdicts ({','.join(COLUMNS)}) VALUES ({','.join('?' * len(COLUMNS))})"
+BUSY_TIMEOUT_S = 1.0  # short, so a database locked by another process is spilled around, not waited on
+
+
+@dataclass(frozen=True)
+class VerdictRecord:
+    ts: float
+    request_id: str
+    station: str | None
+    part_id: str | None
+    image_sha256: str
+    verdict: str
+    label: str
+    confidence: float
+    defect_score: float
+    scores: dict[str, float]
+    model_name: str
+    model_version: str
+    latency_ms: float
+    batch_size: int
+    image_path: str | None = None
+    metadata: dict[str, Any] | None = None
+
+    def row(self, image_path: str | None = None) -> dict[str, Any]:
+        """The database row (JSON columns as text): also the spill file's record."""
+        d = asdict(self)
+        d["scores"] = json.dumps(self.scores)
+        d["metadata"] = json.dumps(self.metadata) if self.metadata else None
+        d["image_path"] = image_path or self.image_path
+        return {c: d[c] for c in COLUMNS}
+
+
+def asdict_shallow(rec: VerdictRecord) -> dict[str, Any]:
+    """The record's fields without recursing into them (dataclasses.asdict deep-copies)."""
+    return {c: getattr(rec, c) for c in COLUMNS}
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across app crashes, fast commits
+    except BaseException:
+        # a connection left open keeps SQLite's shared-memory index alive, and a broken one (disk
+        # full while it grew) is only rebuilt when the last connection has closed
+        conn.close()
+        raise
+    return conn
+
+
+def insert(conn: sqlite3.Connection, rows: Sequence[dict[str, Any]]) -> None:
+    with conn:
+        conn.executemany(INSERT, [tuple(r[c] for c in COLUMNS) for r in rows])
+
+
+
+class VerdictQueries:
+    """Read access to the log (run these off the event loop)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def query(self, *, since: float | None = None, until: float | None = None, station: str | None = None,
+              verdict: str | None = None, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+        where, args = [], []
+        for cond, val in (("ts >= ?", since), ("ts < ?", until), ("station = ?", station), ("verdict = ?", verdict)):
+            if val is not None:
+                where.append(cond)
+                args.append(val)
+        sql = f"SELECT id, {','.join(COLUMNS)} FROM verdicts"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id DESC LIMIT ? OFFSET ?"
+        return [_readable(r) for r in self._select(sql, (*args, limit, offset))]
+
+    def get(self, verdict_id: int) -> dict[str, Any] | None:
+        """One logged verdict by its row id, or None. Call it after ``flush`` to see the latest rows."""
+        rows = self._select(f"SELECT id, {','.join(COLUMNS)} FROM verdicts WHERE id = ?", (verdict_id,))
+        return _readable(rows[0]) if rows else None
+
+    def count(self) -> int:
+        return int(self._select("SELECT COUNT(*) AS n FROM verdicts", ())[0]["n"])
+
+    def stations(self, limit: int) -> list[str]:
+        """Station ids seen, most recently active first."""
+        rows = self._select("SELECT station, MAX(ts) AS last FROM verdicts WHERE station IS NOT NULL "
+                            "GROUP BY station ORDER BY last DESC LIMIT ?", (limit,))
+        return [r["station"] for r in rows]
+
+    def _select(self, sql: str, args: tuple[Any, ...]) -> list[dict[str, Any]]:
+        conn = sqlite3.connect(str(self.path), timeout=5.0)
+        try:
+            conn.row_factory = sqlite3.Row
+            return [dict(r) for r in conn.execute(sql, args)]
+        finally:
+            conn.close()
+
+
+def _readable(r: dict[str, Any]) -> dict[str, Any]:
+    """A stored row as readers get it; a column written before today's validation cannot break a page."""
+    try:
+        scores = json.loads(r["scores"])
+    except (TypeError, ValueError, RecursionError):
+        scores = {}
+    r["scores"] = {str(k): float(v) for k, v in scores.items() if isinstance(v, int | float)} \
+        if isinstance(scores, dict) else {}
+    r["metadata"] = read_back(r["metadata"])
+    return r

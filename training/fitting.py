@@ -1,0 +1,91 @@
+"""What one training run works with, built once: the network (with its training-only mask head when
+there are masks), loss, sampler, augmentation, loader, optimizer, schedule, and the AMP scaler."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from inspection.preprocess import Preprocessor
+from training import distributed
+from training.augment import build_augment
+from training.config import TrainConfig, TrainConfigError
+from training.data import AugmentedImages, CachedSplit
+from training.mask_loss import WithMaskHead, mask_loss
+from training.model_init import build_network, from_bundle, set_bn_momentum
+from training.progress import Reporter
+from training.sampling import EpochSampler, class_weights
+
+
+@dataclass
+class Fit:
+    model: nn.Module  # the classifier that goes into the bundle
+    trained: nn.Module  # the model, or the model with its mask head (what the optimizer updates)
+    net: nn.Module  # ``trained``, wrapped in DDP under torchrun
+    parent: Any  # the card fine-tuning started from, or None
+    loss_fn: nn.Module
+    aux: Any  # the mask loss, or None
+    sampler: EpochSampler
+    augment: Any
+    loader: DataLoader
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler | None
+
+
+def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch: int):
+    """Linear warm-up, then cosine decay to zero over the planned epochs (stepped per batch)."""
+    total = max(1, config.epochs * steps_per_epoch)
+    warm = int(config.warmup_epochs * steps_per_epoch)
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def build_fit(config: TrainConfig, train: CachedSplit, classes: tuple[str, ...], pass_classes: tuple[str, ...],
+              pre: Preprocessor, device: torch.device, dist: distributed.DistInfo, use_cuda: bool,
+              rep: Reporter) -> Fit:
+    torch.manual_seed(config.seed)  # the same initial weights on every rank and every attempt
+    if config.init_from:
+        model, parent = from_bundle(config.init_from, classes)
+    else:
+        model, parent = build_network(config.arch, classes, pre.config.channels, config.weights), None
+    set_bn_momentum(model, config.bn_momentum)
+    trained: nn.Module = model
+    aux = None
+    if train.masks is not None:
+        trained = WithMaskHead(model, classes, pass_classes)
+        aux = partial(mask_loss, defect_index=trained.defect_index, weight=config.mask_loss)
+        rep.message(f"defect masks found for {sum(m is not None for m in train.masks)} training images: "
+                    f"adding the mask loss (weight {config.mask_loss})")
+    trained.to(device, memory_format=torch.channels_last)
+    weights = class_weights(train.class_counts(len(classes)))
+    loss_fn = nn.CrossEntropyLoss(
+        weight=torch.tensor(weights, dtype=torch.float32, device=device) if config.balance == "loss" else None,
+        label_smoothing=config.label_smoothing,
+    )
+    if config.balance == "sampler" and dist.enabled:
+        raise TrainConfigError("balance='sampler' is not supported under torchrun; use balance='loss'")
+    sampler = EpochSampler(train.labels, config.seed, rank=dist.rank, world_size=dist.world_size,
+                           weights=weights if config.balance == "sampler" else None)
+    augment = build_augment(config.augment, tuple(config.input_size), seed=config.seed)
+    loader = DataLoader(AugmentedImages(train, pre, augment), batch_size=config.batch_size, sampler=sampler,
+                        num_workers=config.num_workers, drop_last=len(sampler) > config.batch_size,
+                        pin_memory=use_cuda, persistent_workers=config.num_workers > 0)
+    optimizer = torch.optim.AdamW(trained.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    net: nn.Module = trained
+    if dist.enabled:
+        net = nn.parallel.DistributedDataParallel(trained, device_ids=[dist.local_rank] if use_cuda else None)
+    return Fit(model, trained, net, parent, loss_fn, aux, sampler, augment, loader, optimizer,
+               _scheduler(optimizer, config, len(loader)),
+               torch.amp.GradScaler("cuda") if use_cuda and config.amp else None)
