@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
+from datasets.groups import key_function, remembered_group_by
 from datasets.layout import IMAGES, SPLITS, Dataset, DatasetError, Sample, check_label
 from inspection.camera.folder import list_images
 from inspection.decode import decode_image
@@ -92,6 +93,26 @@ def _safe_rel(path: str) -> bool:
     return bool(path) and not p.is_absolute() and ".." not in p.parts and "\\" not in path
 
 
+def _check_groups(samples: list[Sample], ds: Dataset, add: _Add) -> None:
+    """A group (part, lot) the dataset was split by must not straddle splits or folds: that leaks."""
+    group_by = remembered_group_by(ds)
+    if not group_by:
+        return
+    keyed = [s for s in samples if group_by.startswith("regex:") or s.column(group_by)]
+    try:
+        key = key_function(group_by, keyed)
+        where: dict[str, set[str]] = defaultdict(set)
+        for s in keyed:
+            where[key(s)].add(f"fold {s.fold}" if s.fold else s.split)
+    except DatasetError as exc:
+        add("error", "group-leak", f"the images cannot be grouped by {group_by}: {exc}", [])
+        return
+    split_up = sorted(g.split(":", 1)[1] for g, places in where.items() if len(places - {""}) > 1)
+    if split_up:
+        add("error", "group-leak", f"{len(split_up)} {group_by} groups lie in two splits or folds (their images "
+            "leak into the test figures): run 'defectscope dataset split --reassign'", split_up[:_SHOW])
+
+
 def check_dataset(ds: Dataset, *, workers: int | None = None, imbalance_ratio: float = 10.0) -> CheckReport:
     issues: list[Issue] = []
 
@@ -134,9 +155,11 @@ def check_dataset(ds: Dataset, *, workers: int | None = None, imbalance_ratio: f
     bad_split = sorted({s.split for s in samples if s.split and s.split not in SPLITS})
     if bad_split:
         add("error", "bad-split", f"split names {bad_split} are not one of {list(SPLITS)}")
-    unassigned = [s.path for s in samples if not s.split]
+    unassigned = [s.path for s in samples if not s.split and not s.fold]
     if unassigned:
-        add("warning", "no-split", f"{len(unassigned)} images have no split: run 'defectscope dataset split'")
+        add("warning", "no-split", f"{len(unassigned)} images have neither a split nor a fold: run 'defectscope "
+            "dataset split'")
+    _check_groups(samples, ds, add)
 
     checkable = [s for s in samples if _safe_rel(s.path)]
     n_workers = workers or min(8, os.cpu_count() or 1)

@@ -2,12 +2,14 @@
 
     DATASET/
       dataset.json              {"classes": [...], "pass_classes": ["good"], "format": 1, ...}
-      manifest.csv              path,label,split,sha256,mask,source   (one row per image)
+      manifest.csv              path,label,split,sha256,mask,source,fold[,part,lot,...]   (one row per image)
       images/<label>/<file>     a folder per class: torchvision's ImageFolder reads images/
       masks/<label>/<file>.png  optional pixel masks of defects (255 = defect)
 
 Paths in the manifest are relative to DATASET and use forward slashes. ``split`` is
-"train", "val", "test" or "" (not yet assigned). ``mask`` and ``source`` may be empty.
+"train", "val", "test" or "" (not yet assigned). ``mask`` and ``source`` may be empty. ``fold``
+is a cross-validation fold id ("0", "1", ...) or empty. Any other column (``part``, ``lot``,
+``camera``, ...) is kept as it came, so splits and folds can be grouped by it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import io
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -29,7 +31,7 @@ MANIFEST = "manifest.csv"
 INFO = "dataset.json"
 IMAGES = "images"
 MASKS = "masks"
-COLUMNS = ("path", "label", "split", "sha256", "mask", "source")
+COLUMNS = ("path", "label", "split", "sha256", "mask", "source", "fold")
 SPLITS = ("train", "val", "test")
 LAYOUT_FORMAT = 1
 # Labels become folder names and API parameters: letters, digits, _ and - only, no dots.
@@ -60,6 +62,12 @@ class Sample:
     sha256: str = ""
     mask: str = ""
     source: str = ""
+    fold: str = ""
+    extra: Mapping[str, str] = field(default_factory=dict, hash=False, compare=False)  # the other columns
+
+    def column(self, name: str) -> str:
+        """A manifest column by name (standard or extra); "" when the row has none."""
+        return str(getattr(self, name)) if name in COLUMNS else self.extra.get(name, "")
 
 
 @dataclass(frozen=True)
@@ -94,7 +102,9 @@ class Dataset:
             missing = set(COLUMNS[:2]) - set(reader.fieldnames or ())
             if missing:
                 raise DatasetError(f"{root / MANIFEST} lacks columns {sorted(missing)}")
-            samples = [Sample(**{k: (row.get(k) or "") for k in COLUMNS}) for row in reader]
+            others = [c for c in reader.fieldnames or () if c not in COLUMNS]
+            samples = [Sample(**{k: (row.get(k) or "") for k in COLUMNS},
+                              extra={c: row.get(c) or "" for c in others}) for row in reader]
         if (root / INFO).is_file():
             raw = json.loads((root / INFO).read_text())
             info = DatasetInfo(
@@ -110,10 +120,11 @@ class Dataset:
         """Write dataset.json and manifest.csv atomically (images are written by the caller)."""
         self.root.mkdir(parents=True, exist_ok=True)
         buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+        others = sorted({k for s in self.samples for k in s.extra} - set(COLUMNS))
+        writer = csv.DictWriter(buf, fieldnames=[*COLUMNS, *others], lineterminator="\n")
         writer.writeheader()
         for s in self.samples:
-            writer.writerow({k: getattr(s, k) for k in COLUMNS})
+            writer.writerow({**{k: getattr(s, k) for k in COLUMNS}, **{k: s.extra.get(k, "") for k in others}})
         write_text_atomic(self.root / INFO, self.info.to_json())
         write_text_atomic(self.root / MANIFEST, buf.getvalue())
 

@@ -78,6 +78,10 @@ class TrainConfig:
     weights: str | None = None  # torchvision weights name or a local .pth/.safetensors file
     init_from: str | None = None  # a bundle to fine-tune (its arch and preprocessing win)
     name: str | None = None  # model name on the card; default: the dataset folder name
+    # which images train, validate and test (training/data_view.py): a cross-validation fold held
+    # out as test, and/or a share of train carved for val when the dataset has none
+    fold: int | None = None
+    carve_val: float | None = None
     epochs: int = 40
     batch_size: int = 16  # small batches: twice the steps per CPU-second, which is what from-scratch needs
     lr: float = 1e-3
@@ -132,6 +136,10 @@ class TrainConfig:
             raise TrainConfigError(f"invalid value for {', '.join(bad)}: see 'defectscope train --help'")
         if self.review_false_reject is not None and not 0 <= self.review_false_reject < 1:
             raise TrainConfigError("review_false_reject must lie in [0, 1)")
+        if self.fold is not None and self.fold < 0:
+            raise TrainConfigError(f"fold must be a fold id (0, 1, ...), not {self.fold}")
+        if self.carve_val is not None and not 0 < self.carve_val < 1:
+            raise TrainConfigError(f"carve_val is a share of train: use a value between 0 and 1, not {self.carve_val}")
         if self.weights and self.init_from:
             raise TrainConfigError("give either weights (pretrained backbone) or init_from (a bundle), not both")
 

@@ -17,9 +17,11 @@ from typing import Any
 import cv2
 import numpy as np
 
+from datasets.folds import fold_view
 from datasets.layout import Dataset, DatasetError
 from inspection.atomic import write_bytes_atomic, write_text_atomic
 from inspection.bundle import Bundle, load_bundle
+from inspection.card import ModelCard
 from inspection.predictor import Predictor
 from training import plots
 from training.metrics import classification_metrics, roc_curve
@@ -56,15 +58,23 @@ def evaluate(
     data: str | Path | Dataset,
     *,
     split: str = "test",
+    fold: int | None = None,
     out: str | Path | None = None,
     backend: str = "auto",
     threads: int | None = None,
     batch_size: int = 64,
 ) -> EvalReport:
-    """Score ``split`` ("train", "val", "test" or "all") with the bundle's thresholds; write a report to ``out``."""
+    """Score ``split`` ("train", "val", "test" or "all") with the bundle's thresholds; write a report to ``out``.
+
+    With ``fold``, score that cross-validation fold (the test split of ``train --fold``); a model
+    trained with another fold held out is refused, since it has seen these images.
+    """
     bundle = model if isinstance(model, Bundle) else load_bundle(model)
     card = bundle.card
-    dataset = select_split(data if isinstance(data, Dataset) else Dataset.load(data), split, card.classes)
+    dataset = data if isinstance(data, Dataset) else Dataset.load(data)
+    if fold is not None:
+        dataset, split = _held_out_fold(dataset, fold, card), "test"
+    dataset = select_split(dataset, split, card.classes)
     predictor = Predictor(bundle, backend=backend, threads=threads, batch_size=batch_size)
     scored = score_samples(predictor, dataset, dataset.samples, threads=threads or 2)
     if len(scored) == 0:
@@ -72,13 +82,22 @@ def evaluate(
     th = card.thresholds
     metrics = classification_metrics(scored.probs, scored.label_indices(card.classes), card.classes,
                                      card.pass_classes, th.fail, th.review, gate=scored.gate_ok)
-    metrics.update(model=f"{card.name}@{card.version}", split=split, skipped=len(scored.skipped))
+    metrics.update(model=f"{card.name}@{card.version}", split=split if fold is None else f"fold {fold}",
+                   skipped=len(scored.skipped))
     if out is None:
         return EvalReport(bundle.path, split, metrics, skipped=scored.skipped)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     html = _write_report(out, bundle, scored, metrics, str(dataset.root))
     return EvalReport(bundle.path, split, metrics, out, html, scored.skipped)
+
+
+def _held_out_fold(dataset: Dataset, fold: int, card: ModelCard) -> Dataset:
+    trained = ((card.extra.get("training") or {}).get("data_view") or {}).get("fold")
+    if trained is not None and trained != fold:
+        raise DatasetError(f"{card.name}@{card.version} was trained with fold {trained} held out, so fold {fold} "
+                           f"is part of its training data: evaluate it with --fold {trained}")
+    return fold_view(dataset, fold)
 
 
 def _thumbnail(img: np.ndarray, color: str) -> bytes:

@@ -20,6 +20,7 @@ from inspection.preprocess import Preprocessor
 from training.calibration import calibrate
 from training.config import TrainConfig
 from training.data import CachedSplit
+from training.data_view import view_of
 from training.export import save_bundle
 from training.metrics import classification_metrics
 from training.monitoring import learn_quality, score_reference
@@ -64,7 +65,8 @@ def finalize(config: TrainConfig, dataset: Dataset, model: nn.Module, parent: Mo
         parent_version=parent.version if parent is not None else None,
         extra={"training": {"best_epoch": partial.best_epoch, "epochs_run": partial.epochs_run,
                             "stop_reason": partial.stop_reason, "train_seconds": partial.train_seconds,
-                            "seed": config.seed, "weights": config.weights, "init_from": config.init_from}},
+                            "seed": config.seed, "weights": config.weights, "init_from": config.init_from,
+                            "data_view": view_of(dataset)}},
     )
     sample = np.stack([pre.normalize(img) for img in val.images[:PARITY_IMAGES]])
     bundle = save_bundle(run.bundle, model.cpu().eval(), card, sample=sample, export=config.export_onnx)

@@ -20,6 +20,7 @@ from training import distributed
 from training.checkpoint import cpu_state, load_checkpoint, restore_last, save_checkpoint, save_last
 from training.config import TrainConfig
 from training.data import CachedSplit, load_split
+from training.data_view import training_dataset
 from training.finalize import finalize
 from training.fitting import Fit, build_fit
 from training.loop import nll, predict, train_epoch
@@ -123,7 +124,7 @@ def _train(config: TrainConfig, dist: distributed.DistInfo, use_cuda: bool, rep:
     device = torch.device(f"cuda:{dist.local_rank}" if use_cuda else "cpu")
     threads = _threads(config)
     torch.set_num_threads(threads)
-    dataset = Dataset.load(config.data)
+    dataset = training_dataset(config)
     config = _resolve(config, dataset)
     run = RunDir(config.out_path)
     if dist.is_main:

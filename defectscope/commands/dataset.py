@@ -63,43 +63,85 @@ def synth_cmd(
 @dataset_app.command("import")
 @user_errors
 def import_cmd(
-    src: Path = typer.Argument(..., help="Folder of class subfolders (SRC/<label>/*.jpg) or a CSV of path,label."),
+    src: Path = typer.Argument(..., help="Folder of class subfolders (SRC/<label>/*.jpg), a CSV of path,label[,split,"
+                               "mask,...], or (with --annotations) the folder of annotated images."),
     out: Path = typer.Option(..., "--out", "-o", help="Dataset folder to create."),
     pass_class: list[str] = typer.Option(None, "--pass-class", help="Label that counts as pass (default: good)."),
+    masks: Path | None = typer.Option(None, "--masks", help="Folder of defect masks mirroring the class folders "
+                                      "(MASKS/<label>/<stem>.png); a masks/ folder beside them is found by itself."),
+    meta: Path | None = typer.Option(None, "--meta", help="CSV whose extra columns (part, lot, ...) are added to "
+                                     "the images it names (matched on path)."),
+    annotations: Path | None = typer.Option(None, "--annotations", help="COCO JSON file, VOC XML folder or YOLO "
+                                            "label folder for the images in SRC."),
+    ann_format: str | None = typer.Option(None, "--format", help="coco, voc or yolo (default: told by the "
+                                          "annotations: a .json file, a folder of .xml or of .txt)."),
+    classes: Path | None = typer.Option(None, "--classes", help="YOLO class names: classes.txt or data.yaml."),
+    good_label: str = typer.Option("good", "--good-label", help="Label of annotated images without annotations."),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help="Leave out images whose mask or annotations are bad "
+                                  "(listed) instead of importing nothing."),
     force: bool = typer.Option(False, "--force", help="Replace OUT if it exists."),
 ) -> None:
-    """Copy images into the dataset layout with a manifest; unreadable files are listed and left out."""
+    """Copy images into the dataset layout with a manifest (masks and extra columns too); undecodable files are
+    listed and left out, labelling problems listed and nothing imported."""
     from rich.markup import escape
 
     from datasets.importer import import_dataset
 
-    result = import_dataset(src, out, pass_classes=pass_class or None, overwrite=force)
+    result = import_dataset(src, out, pass_classes=pass_class or None, overwrite=force, masks=masks, meta=meta,
+                            annotations=annotations, ann_format=ann_format, classes_file=classes,
+                            good_label=good_label, skip_bad=skip_bad)
     for path, reason in result.skipped:
         err_console.print(f"[yellow]skipped[/] {escape(path)}: {escape(reason)}", highlight=False)
     ds = result.dataset
     counts = ", ".join(f"{k}={v}" for k, v in sorted(ds.class_counts().items()))
-    console.print(f"imported {len(ds.samples)} images into {ds.root} ({counts}); "
-                  f"{len(result.skipped)} skipped. Next: defectscope dataset split {ds.root}", highlight=False)
+    columns = sorted({k for s in ds.samples for k in s.extra} - {"classes"})
+    console.print(f"imported {len(ds.samples)} images into {ds.root} ({counts}), {result.masks} with a defect mask"
+                  + (f", columns {', '.join(columns)}" if columns else "")
+                  + f"; {len(result.skipped)} skipped. Next: defectscope dataset split {ds.root}"
+                  + (f" --group-by {columns[0]}" if columns else ""), highlight=False)
 
 
 @dataset_app.command("split")
 @user_errors
 def split_cmd(
     dataset: Path = typer.Argument(..., help="Dataset folder."),
-    fractions: str = typer.Option("0.7,0.15,0.15", "--fractions", help="train,val,test shares."),
+    fractions: str = typer.Option("0.7,0.15,0.15", "--fractions", help="train,val,test shares of the images "
+                                  "being assigned (those without a split)."),
     reassign: bool = typer.Option(False, "--reassign", help="Redo every assignment (moves images between splits)."),
+    group_by: str = typer.Option("", "--group-by", help="Keep together every image with the same value of this "
+                                 "manifest column (part, lot, camera...), or regex:PATTERN on the file name."),
+    val_from_train: float = typer.Option(0.0, "--val-from-train", min=0, max=0.9, help="Move this share of the "
+                                         "train split to val (test untouched); nothing else changes."),
+    folds: int = typer.Option(0, "--folds", min=0, help="Assign K cross-validation folds (the fold column) "
+                              "instead of splits; use them with 'train --fold I'."),
 ) -> None:
-    """Assign train/val/test, stratified by label; images that have a split keep it."""
-    from datasets.layout import SPLITS, Dataset
-    from datasets.split import assign_splits, parse_fractions
+    """Assign train/val/test (or K folds), stratified by label and grouped; images that have a split keep it."""
+    from datasets.folds import assign_folds
+    from datasets.groups import remembered_group_by
+    from datasets.layout import SPLITS, Dataset, DatasetInfo
+    from datasets.split import assign_splits, carve_val, parse_fractions
 
     ds = Dataset.load(dataset)
-    before = {s.path: s.split for s in ds.samples}
-    ds = ds.with_samples(assign_splits(ds.samples, parse_fractions(fractions), reassign=reassign))
+    group = group_by or remembered_group_by(ds)
+    before = {s.path: (s.split, s.fold) for s in ds.samples}
+    if folds:
+        samples = assign_folds(ds.samples, folds, group_by=group)
+    elif val_from_train:
+        samples = carve_val(ds.samples, val_from_train, group_by=group)
+    else:
+        samples = assign_splits(ds.samples, parse_fractions(fractions), reassign=reassign, group_by=group)
+    extra = {**ds.info.extra, **({"group_by": group} if group else {})}
+    ds = Dataset(ds.root, DatasetInfo(ds.info.classes, ds.info.pass_classes, extra), samples)
     ds.save()
-    moved = sum(1 for s in ds.samples if before[s.path] != s.split)
+    moved = sum(1 for s in ds.samples if before[s.path] != (s.split, s.fold))
+    grouped = f", grouped by {group}" if group else ""
+    if folds:
+        per = ", ".join(f"fold {f}={sum(s.fold == str(f) for s in ds.samples)}" for f in range(folds))
+        console.print(f"{moved} images assigned{grouped}; {per}. Next: defectscope train --data {ds.root} --fold 0",
+                      highlight=False)
+        return
     per = ", ".join(f"{sp}={len(ds.split(sp))}" for sp in SPLITS)
-    console.print(f"{moved} images assigned; {per}", highlight=False)
+    console.print(f"{moved} images assigned{grouped}; {per}", highlight=False)
 
 
 @dataset_app.command("check")

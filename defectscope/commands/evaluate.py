@@ -44,6 +44,8 @@ def evaluate_cmd(
     model: Path = typer.Option(..., "--model", "-m", help="Model bundle folder."),
     data: Path = typer.Option(..., "--data", "-d", help="Dataset folder (layout with manifest.csv)."),
     split: str = typer.Option("test", help="train, val, test or all."),
+    fold: int = typer.Option(None, "--fold", min=0, help="Score this cross-validation fold (the images "
+                             "'train --fold' held out) instead of a split."),
     out: Path = typer.Option(None, "--out", "-o", help="Report folder (default reports/NAME-VERSION-SPLIT)."),
     backend: str = typer.Option("auto", help="onnx, torch or auto, as the service would use."),
     threads: int = typer.Option(None, min=1, help="CPU threads for inference."),
@@ -55,8 +57,8 @@ def evaluate_cmd(
 
     bundle = load_bundle(model)
     if out is None:
-        out = Path("reports") / f"{bundle.card.name}-{bundle.card.version}-{split}"
-    report = evaluate(bundle, data, split=split, out=out, backend=backend, threads=threads)
+        out = Path("reports") / f"{bundle.card.name}-{bundle.card.version}-{split if fold is None else f'fold{fold}'}"
+    report = evaluate(bundle, data, split=split, fold=fold, out=out, backend=backend, threads=threads)
     for line in report.skipped[:20]:
         err_console.print(f"[yellow]skipped[/] {line}", highlight=False)
     print_metrics(report.metrics)

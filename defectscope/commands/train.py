@@ -30,6 +30,11 @@ def parse_size(text: str) -> tuple[int, int]:
 def train_cmd(
     data: Path = typer.Option(..., "--data", "-d", help="Dataset folder (layout with manifest.csv and splits)."),
     out: Path = typer.Option(..., "--out", "-o", help="Run folder: config, metrics, plots, checkpoints, bundle/."),
+    fold: int = typer.Option(None, "--fold", min=0, help="Hold out this cross-validation fold as test, train on "
+                             "the others (assign folds with 'dataset split --folds K')."),
+    carve_val: float = typer.Option(None, "--carve-val", min=0.01, max=0.9, help="Validate on this share of train "
+                                    "(whole groups, stratified) when the dataset has no val split, or of the "
+                                    "other folds with --fold (default 0.2); recorded on the card."),
     arch: str = typer.Option(None, help="Architecture: defectnet (default, trains from scratch on "
                              "CPUs), mobilenet_v3_small, mobilenet_v3_large, resnet18, resnet50 or efficientnet_b0."),
     input_size: str = typer.Option(None, help="Model input, N or HEIGHTxWIDTH (default: see --long-side)."),
@@ -83,7 +88,7 @@ def train_cmd(
         "batch_size": batch_size, "lr": lr, "patience": patience, "monitor": monitor, "balance": balance,
         "weights": weights, "init_from": str(init_from) if init_from else None, "target_recall": target_recall,
         "review_false_reject": review_false_reject, "time_limit_min": time_limit, "seed": seed, "name": name,
-        "device": device, "threads": threads, "long_side": long_side,
+        "device": device, "threads": threads, "long_side": long_side, "fold": fold, "carve_val": carve_val,
         "input_size": parse_size(input_size) if input_size else None,
     }
     raw.update({k: v for k, v in flags.items() if v is not None})

@@ -22,7 +22,8 @@ def test_quality_limits_come_from_the_train_split_decoded_like_the_predictor(tmp
     gate = QualityGate(limits, pre)
     frames = [Preparer(pre).decode(ds.abspath(s).read_bytes()) for s in ds.split("test")]
     assert sum(gate.check(img, cap).ok for img, cap, _ in frames) >= len(frames) - 1
-    assert learn_quality(synthesize(tmp_path / "few", n=8, size=(101, 127), workers=1), pre, said.append) is None
+    few = synthesize(tmp_path / "few", n=8, size=(101, 127), workers=1, splits=(1, 0, 0))
+    assert learn_quality(few, pre, said.append) is None
     assert "at least 20" in said[-1]
 
 
