@@ -38,7 +38,8 @@ def build_model(card: ModelCard, weights: str | Path | None = None) -> nn.Module
     from inspection.models import create_model
 
     return create_model(card.arch, num_classes=card.num_classes, weights=weights,
-                        in_channels=card.preprocess.channels)
+                        in_channels=card.preprocess.channels, map_channels=len(card.map_classes),
+                        defect=[c not in card.pass_classes for c in card.classes])
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from inspection.preprocess import PreprocessConfig
 from inspection.quality import QualityError, QualityLimits
 
 CARD_FORMAT = 1
+MAP_ARCHS = ("segdec",)  # architectures whose output includes a defect map (one channel per map class)
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,12 @@ class Thresholds:
 
     fail: float = 0.5
     review: float | None = None
+
+    @property
+    def region(self) -> float:
+        """A defect-map cell at or above this belongs to a reported region: the lowest score that is
+        not a pass, so every fail or review verdict of a map model shows where."""
+        return self.fail if self.review is None else self.review
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.fail <= 1.0:
@@ -67,6 +74,15 @@ class ModelCard:
     def defect_classes(self) -> tuple[str, ...]:
         return tuple(c for c in self.classes if c not in self.pass_classes)
 
+    @property
+    def has_map(self) -> bool:
+        return self.arch in MAP_ARCHS
+
+    @property
+    def map_classes(self) -> tuple[str, ...]:
+        """The class of each defect-map channel: the defect classes (every class when none passes)."""
+        return self.defect_classes or self.classes
+
     def with_(self, **changes: Any) -> ModelCard:
         return replace(self, **changes)
 
@@ -85,7 +101,7 @@ class ModelCard:
                     f"({CARD_FORMAT}): upgrade defectscope"
                 )
             pre = dict(raw["preprocess"])
-            for key in ("input_size", "mean", "std", "roi"):
+            for key in ("input_size", "mean", "std", "roi", "window"):
                 if pre.get(key) is not None:
                     pre[key] = tuple(pre[key])
             fields = dict(raw)

@@ -35,27 +35,12 @@ from torch import nn
 
 from inspection.bundle import Bundle
 from inspection.errors import DefectscopeError
-from inspection.imageops import encode_image
+from inspection.overlay import Explanation, blend, for_display
 from inspection.preprocess import Preprocessor
 
 
 class ExplainError(DefectscopeError):
     """A heatmap cannot be computed (unknown target class, no spatial layer)."""
-
-
-@dataclass(frozen=True, eq=False)
-class Explanation:
-    """``heatmap`` is float32 in [0, 1] at the frame's resolution (HxW of the decoded image);
-    ``peak`` is its maximum as (x, y) in those pixels. ``overlay`` is the frame (BGR uint8)
-    blended with the heatmap in the JET colour map."""
-
-    heatmap: np.ndarray
-    overlay: np.ndarray
-    target: str
-    peak: tuple[int, int]
-
-    def overlay_png(self) -> bytes:
-        return encode_image(self.overlay, ".png")
 
 
 def find_target_layer(model: nn.Module) -> tuple[str, nn.Module, bool]:
@@ -73,22 +58,6 @@ def _unit(cam: torch.Tensor) -> torch.Tensor:
     """Each map (N, 1, h, w) scaled to a maximum of 1; all-zero maps stay zero."""
     peak = cam.amax(dim=(1, 2, 3), keepdim=True)
     return torch.where(peak > 0, cam / peak.clamp_min(1e-12), torch.zeros_like(cam))
-
-
-def _for_display(heat: np.ndarray) -> np.ndarray:
-    """The fused map is sharp (pixel-level): spread and lift it so a thumbnail shows where it
-    points. Only the overlay uses this; ``heatmap`` and ``peak`` stay exact."""
-    sigma = max(1.0, max(heat.shape) / 80)
-    soft = cv2.GaussianBlur(heat, (0, 0), sigma)
-    top = float(soft.max())
-    return np.sqrt(soft / top) if top > 0 else soft
-
-
-def blend(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.45) -> np.ndarray:
-    """JET-coloured ``heatmap`` (HxW in [0, 1]) over ``image`` (gray or BGR uint8), as BGR uint8."""
-    base = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 or image.shape[2] == 1 else image
-    colour = cv2.applyColorMap(np.clip(heatmap * 255, 0, 255).astype(np.uint8), cv2.COLORMAP_JET)
-    return cv2.addWeighted(base, 1.0 - alpha, colour, alpha, 0.0)
 
 
 def find_stem_layer(model: nn.Module, input_size: tuple[int, int], channels: int) -> str | None:
@@ -212,8 +181,13 @@ class Explainer:
             if top > 0:  # resampling blurs the peak below 1: keep [0, 1] with the maximum at 1
                 heat /= top
             y, x = np.unravel_index(int(np.argmax(heat)), heat.shape)
-            out.append(Explanation(heat, blend(img, _for_display(heat)), name, (int(x), int(y))))
+            out.append(Explanation(heat, blend(img, for_display(heat)), name, (int(x), int(y))))
         return out
+
+    def explain_items(self, items: Sequence, views: Sequence[np.ndarray]) -> list[Explanation]:
+        """Heatmaps for predictor Items (their model inputs) drawn over ``views`` of their frames."""
+        return self.explain_batch(list(views), captured=[it.size for it in items],
+                                  inputs=np.stack([it.inputs for it in items]))
 
     def explain(self, image: np.ndarray, *, captured: tuple[int, int] | None = None,
                 target: str | None = None) -> Explanation:

@@ -8,15 +8,17 @@ weights file never runs code.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
 from torch import nn
 from torchvision import models as tvm
 
+from inspection.card import MAP_ARCHS
 from inspection.defectnet import DefectNet
 from inspection.errors import ModelRegistryError
+from inspection.segdec import SegDecNet
 
 ModelFactory = Callable[..., nn.Module]
 
@@ -30,6 +32,13 @@ class WithSoftmax(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.softmax(self.model(x), dim=1)
+
+
+def served_module(model: nn.Module) -> nn.Module:
+    """What is exported and served: probabilities, and for a map network the map's too."""
+    from inspection.segdec import WithProbsAndMap
+
+    return WithProbsAndMap(model) if isinstance(model, SegDecNet) else WithSoftmax(model)
 
 
 _REGISTRY: dict[str, tuple[ModelFactory, type | None]] = {}
@@ -51,6 +60,7 @@ register_model("resnet18", tvm.ResNet18_Weights)(tvm.resnet18)
 register_model("resnet50", tvm.ResNet50_Weights)(tvm.resnet50)
 register_model("efficientnet_b0", tvm.EfficientNet_B0_Weights)(tvm.efficientnet_b0)
 register_model("defectnet")(DefectNet)  # ours, for from-scratch training on CPUs (see defectnet.py)
+register_model("segdec")(SegDecNet)  # ours: a defect map and a decision from it (see segdec.py)
 
 
 def list_models() -> list[str]:
@@ -134,8 +144,12 @@ def create_model(
     num_classes: int,
     weights: str | Path | None = None,
     in_channels: int = 3,
+    map_channels: int = 1,
+    defect: Sequence[bool] | None = None,
 ) -> nn.Module:
-    """Build a registered architecture with a ``num_classes`` head and ``in_channels`` input.
+    """Build a registered architecture with a ``num_classes`` head and ``in_channels`` input
+    (and, for a map architecture, ``map_channels`` map channels, one per defect class, and
+    ``defect``: which classes are defects).
 
     ``weights`` may be None (random init), a torchvision weights name, or a local file with
     an ImageNet (or any same-architecture) state dict; the head is replaced after loading.
@@ -143,6 +157,11 @@ def create_model(
     factory, enum = _lookup(name)
     if num_classes < 1:
         raise ModelRegistryError("num_classes must be at least 1")
+    if name in MAP_ARCHS:
+        if weights is not None:
+            raise ModelRegistryError(f"{name} trains from scratch: it has no pretrained weights")
+        return factory(num_classes=num_classes, in_channels=in_channels, map_channels=max(1, map_channels),
+                       defect=defect)
     if weights is None:
         model = factory(weights=None)
     elif isinstance(weights, Path) or Path(str(weights)).suffix in (".pth", ".pt", ".safetensors"):

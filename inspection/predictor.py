@@ -33,7 +33,9 @@ from inspection.errors import ImageDecodeError, PreprocessError
 from inspection.imageinfo import read_image_info
 from inspection.preprocess import PreprocessConfig, Preprocessor
 from inspection.quality import QualityGate, QualityLimits, QualityResult
-from inspection.runtime import Backend, create_backend
+from inspection.regions import MapGeometry, find_regions
+from inspection.runtime import Backend, Output, as_output, create_backend
+from inspection.tiling import tiled_infer
 from inspection.timing import StageClock
 from inspection.types import Outcome, Verdict, new_frame_id
 
@@ -54,7 +56,9 @@ class Item:
     quality: QualityResult | None = None  # None: the model has no gate
     prepared: np.ndarray | None = None  # HxWxC uint8 at model size: what the gate judged
     inputs: np.ndarray | None = None  # CxHxW float32: what the model infers
+    geometry: MapGeometry | None = None  # where the model input lay in the frame (maps back to it)
     probs: np.ndarray | None = None
+    map: np.ndarray | None = None  # (D, h, w) defect map probabilities, for a map network
     batch_size: int = 0  # images in the inference batch this one was part of
     verdict: Verdict | None = None
     error: ItemError | None = None
@@ -107,10 +111,12 @@ class Preparer:
         return self.prepare(Item(source, frame_id or new_frame_id(), size=size), image, StageClock(), keep_image)
 
     def prepare(self, item: Item, image: np.ndarray, clock: StageClock, keep_image: bool) -> Item:
+        pre = self.preprocessor
         try:
             with clock.stage("preprocess"):
-                prepared = self.preprocessor.prepare(image, item.size)
-                inputs = self.preprocessor.normalize(prepared)
+                box = pre.region(image, item.size)
+                prepared = pre.prepare(image, item.size, box)
+                inputs = pre.normalize(prepared)
         except PreprocessError as exc:
             return replace(item, error=exc, timings=clock.ms)
         quality = None
@@ -118,7 +124,17 @@ class Preparer:
             with clock.stage("quality"):
                 quality = self.gate.check_prepared(prepared)
         return replace(item, image=image if keep_image else None, quality=quality, prepared=prepared,
-                       inputs=inputs, timings=clock.ms)
+                       inputs=inputs, geometry=_geometry(box, image.shape[:2], item.size, prepared.shape[:2]),
+                       timings=clock.ms)
+
+
+def _geometry(box: tuple[int, int, int, int], decoded: tuple[int, int], captured: tuple[int, int] | None,
+              model: tuple[int, int]) -> MapGeometry:
+    """The model input's box in camera pixels (the decode may have been reduced)."""
+    cap = captured or decoded
+    fy, fx = cap[0] / decoded[0], cap[1] / decoded[1]
+    x, y, w, h = box
+    return MapGeometry((round(x * fx), round(y * fy), max(1, round(w * fx)), max(1, round(h * fy))), model)
 
 
 class Predictor:
@@ -149,21 +165,30 @@ class Predictor:
     def load(self, data: bytes, **kwargs: Any) -> Item:
         return self.preparer.load(data, **kwargs)
 
-    def infer(self, batch: np.ndarray) -> np.ndarray:
-        """NCHW float32 -> (N, C) class probabilities."""
-        return self.backend(batch)
+    def infer(self, batch: np.ndarray) -> Output:
+        """NCHW float32 -> (N, C) class probabilities, and the defect maps for a map network (in
+        overlapping tiles when the card sets ``tile``: inspection.tiling). A plain array from a custom
+        backend is taken as the probabilities alone."""
+        tile = self.card.preprocess.tile
+        if tile is not None and self.card.has_map:
+            return tiled_infer(self.backend, batch, tile, [c not in self.card.pass_classes for c in self.card.classes])
+        return as_output(self.backend(batch))
 
     def classify(self, items: Sequence[Item]) -> list[Item]:
-        """One batched inference over the items that have an input; the others pass unchanged."""
-        todo = [i for i, it in enumerate(items) if it.inputs is not None]
+        """Batched inference over the items that have an input (one batch per input size: frames of a
+        native-resolution model may differ); the others pass unchanged."""
         out = list(items)
-        if not todo:
-            return out
-        clock = StageClock()
-        with clock.stage("inference"):
-            probs = self.infer(np.ascontiguousarray(np.stack([items[i].inputs for i in todo])))
-        for i, p in zip(todo, probs, strict=True):
-            out[i] = replace(items[i], probs=p, batch_size=len(todo)).timed(**clock.ms)
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, it in enumerate(items):
+            if it.inputs is not None:
+                groups.setdefault(it.inputs.shape, []).append(i)
+        for todo in groups.values():
+            clock = StageClock()
+            with clock.stage("inference"):
+                res = self.infer(np.ascontiguousarray(np.stack([items[i].inputs for i in todo])))
+            for k, i in enumerate(todo):
+                out[i] = replace(items[i], probs=res.probs[k], map=None if res.maps is None else res.maps[k],
+                                 batch_size=len(todo)).timed(**clock.ms)
         return out
 
     def decide(self, item: Item) -> Item:
@@ -179,10 +204,13 @@ class Predictor:
             refused = q is not None and not q.ok
             outcome, label, confidence, reason = (Outcome.INVALID, q.code or "invalid", 0.0, q.reason) if refused \
                 else (d.outcome, d.label, d.confidence, None)  # never a pass when the gate refused the frame
+            regions = () if item.map is None or item.geometry is None else find_regions(
+                item.map, card.map_classes, item.geometry, card.thresholds.region, item.size)
         timings = {**item.timings, **clock.ms}
         verdict = Verdict(frame_id=item.frame_id, source=item.source, outcome=outcome, label=label,
                           confidence=confidence, defect_score=d.defect_score, scores=scores, model_name=card.name,
-                          model_version=card.version, timings_ms=timings, batch_size=item.batch_size, reason=reason)
+                          model_version=card.version, timings_ms=timings, batch_size=item.batch_size, reason=reason,
+                          regions=regions)
         return replace(item, verdict=verdict, timings=timings)
 
     # -- the whole path, for callers that do not schedule the stages themselves -----------------

@@ -1,4 +1,6 @@
-"""Inference backends behind one small interface: NCHW float32 in, (N, C) probabilities out.
+"""Inference backends behind one small interface: NCHW float32 in, ``Output`` out: (N, C) class
+probabilities and, for a network with a defect map (``inspection.segdec``), (N, D, h, w) map
+probabilities, one channel per defect class, a cell per ``MAP_STRIDE`` input pixels.
 
 ONNX Runtime is the default on CPU (faster, no autograd machinery); PyTorch serves when a
 GPU is wanted or no ONNX file exists.
@@ -7,7 +9,7 @@ GPU is wanted or no ONNX file exists.
 from __future__ import annotations
 
 import os
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
@@ -15,10 +17,20 @@ from inspection.bundle import Bundle
 from inspection.errors import BundleError
 
 
+class Output(NamedTuple):
+    probs: np.ndarray
+    maps: np.ndarray | None = None
+
+
+def as_output(result: Output | np.ndarray) -> Output:
+    """A backend's answer as an Output: a plain array (a custom backend) is the probabilities alone."""
+    return result if isinstance(result, Output) else Output(np.asarray(result))
+
+
 class Backend(Protocol):
     name: str
 
-    def __call__(self, batch: np.ndarray) -> np.ndarray: ...
+    def __call__(self, batch: np.ndarray) -> Output: ...
 
 
 def _default_threads() -> int:
@@ -42,12 +54,14 @@ class OnnxBackend:
             self._session = ort.InferenceSession(str(bundle.onnx_path), opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise BundleError(f"{bundle.onnx_path} cannot be loaded: {exc}") from None
-        out = self._session.get_outputs()[0].shape[-1]
+        outputs = self._session.get_outputs()
+        out = outputs[0].shape[-1]
         if isinstance(out, int) and out != bundle.card.num_classes:
             raise BundleError(f"model.onnx has {out} outputs but the card lists {bundle.card.num_classes} classes")
+        self._names = [o.name for o in outputs if o.name in ("probs", "map")]
 
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
-        return self._session.run(None, {"input": batch})[0]
+    def __call__(self, batch: np.ndarray) -> Output:
+        return Output(*self._session.run(self._names, {"input": batch}))
 
 
 class TorchBackend:
@@ -57,19 +71,22 @@ class TorchBackend:
         import torch
 
         from inspection.bundle import check_weights
-        from inspection.models import WithSoftmax
+        from inspection.models import served_module
 
         self._torch = torch
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         if threads:
             torch.set_num_threads(threads)
         check_weights(bundle)
-        self._model = WithSoftmax(bundle.build_torch_model()).to(self.device).eval()
+        self._model = served_module(bundle.build_torch_model()).to(self.device).eval()
 
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
+    def __call__(self, batch: np.ndarray) -> Output:
         with self._torch.inference_mode():
             x = self._torch.from_numpy(batch).to(self.device, non_blocking=True)
-            return self._model(x).float().cpu().numpy()
+            out = self._model(x)
+            if isinstance(out, tuple):
+                return Output(*(o.float().cpu().numpy() for o in out))
+            return Output(out.float().cpu().numpy())
 
 
 def create_backend(bundle: Bundle, name: str = "auto", threads: int | None = None) -> Backend:

@@ -75,6 +75,7 @@ class Verdict:
     timings_ms: Mapping[str, float]
     batch_size: int = 1
     reason: str | None = None  # why an INVALID frame was refused (what to fix before the retake)
+    regions: tuple[Any, ...] = ()  # inspection.regions.Region: where the defect map marks defects
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -90,4 +91,5 @@ class Verdict:
             "timings_ms": dict(self.timings_ms),
             "batch_size": self.batch_size,
             "reason": self.reason,
+            "regions": [r.to_dict() for r in self.regions],
         }

@@ -16,8 +16,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from inspection.errors import ImageDecodeError
 from inspection.imageops import encode_image, shrink
 from inspection.predictor import Item, Predictor
@@ -63,7 +61,7 @@ class BatchRunner:
             raise ValueError("workers must be at least 1")
         self.predictor = predictor
         self.workers = workers
-        self.explainer = explainer  # inspection.explain.Explainer (torch: only when heatmaps are wanted)
+        self.explainer = explainer  # inspection.overlay.explainer_for(bundle): the map, or Grad-CAM (torch)
         self.explain_outcomes = frozenset(explain)
         self.thumbnails = thumbnails
         self.window = max(1, window)
@@ -137,8 +135,7 @@ class BatchRunner:
         clock = StageClock()
         with clock.stage("explain"):
             views = [shrink(it.image, HEATMAP_SIDE) for it in items]  # type: ignore[arg-type]
-            exps = self.explainer.explain_batch(views, captured=[it.size for it in items],
-                                                inputs=np.stack([it.inputs for it in items]))
+            exps = self.explainer.explain_items(items, views)
         return {it.frame_id: _Located(e, it.size, v.shape[:2]) for it, e, v in zip(items, exps, views, strict=True)}
 
 

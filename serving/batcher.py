@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from inspection.runtime import Output, as_output
 from serving.metrics import ServiceMetrics
 
 log = logging.getLogger("defectscope.serving")
@@ -39,6 +40,7 @@ class Overloaded(Exception):
 @dataclass(frozen=True)
 class BatchResult:
     probs: np.ndarray  # (C,) for this image
+    map: np.ndarray | None  # (D, h, w) defect map of a map network
     batch_size: int
     queue_ms: float  # from submit until the worker took the batch
     inference_ms: float  # the whole batch's inference call
@@ -47,7 +49,7 @@ class BatchResult:
 @dataclass
 class _Item:
     chw: np.ndarray
-    infer: Callable[[np.ndarray], np.ndarray]
+    infer: Callable[[np.ndarray], Output]
     future: asyncio.Future[BatchResult]
     loop: asyncio.AbstractEventLoop
     enqueued: float
@@ -63,7 +65,7 @@ def _resolve(fut: asyncio.Future[BatchResult], result: BatchResult | None, error
 
 
 class MicroBatcher:
-    def __init__(self, infer: Callable[[np.ndarray], np.ndarray], *, max_batch_size: int = 8,
+    def __init__(self, infer: Callable[[np.ndarray], Output], *, max_batch_size: int = 8,
                  max_wait_ms: float = 2.0, max_queue: int = 32, metrics: ServiceMetrics | None = None,
                  coming: Callable[[], int] | None = None) -> None:
         self._infer = infer
@@ -94,7 +96,7 @@ class MicroBatcher:
     def depth(self) -> int:
         return self._queue.qsize()
 
-    async def submit(self, chw: np.ndarray, infer: Callable[[np.ndarray], np.ndarray] | None = None) -> BatchResult:
+    async def submit(self, chw: np.ndarray, infer: Callable[[np.ndarray], Output] | None = None) -> BatchResult:
         """Probabilities for ``chw`` from ``infer`` (default: the batcher's own)."""
         if self._thread is None:
             raise RuntimeError("the batcher is not running")
@@ -106,20 +108,20 @@ class MicroBatcher:
             raise Overloaded from None
         return await item.future
 
-    def infer_now(self, chw: np.ndarray, infer: Callable[[np.ndarray], np.ndarray]) -> BatchResult | None:
+    def infer_now(self, chw: np.ndarray, infer: Callable[[np.ndarray], Output]) -> BatchResult | None:
         """Infer ``chw`` in this thread when the worker is idle and nothing waits; else None (submit it)."""
         if self._thread is None or not self._queue.empty() or self._carry is not None or \
                 not self._busy.acquire(blocking=False):
             return None
         try:
             t0 = time.perf_counter()
-            probs = infer(chw[None])
+            out = infer(chw[None])
             infer_ms = (time.perf_counter() - t0) * 1000.0
         finally:
             self._busy.release()
         if self._metrics is not None:
             self._metrics.batch_size.observe(1)
-        return BatchResult(probs[0], 1, 0.0, infer_ms)
+        return BatchResult(out.probs[0], None if out.maps is None else out.maps[0], 1, 0.0, infer_ms)
 
     def _collect(self, first: _Item) -> tuple[list[_Item], bool]:
         batch, deadline = [first], first.enqueued + self.max_wait
@@ -133,7 +135,7 @@ class MicroBatcher:
                 break
             if nxt is None:
                 return batch, True
-            if nxt.infer != first.infer:  # another model: it opens the next batch
+            if nxt.infer != first.infer or nxt.chw.shape != first.chw.shape:  # another model or frame size
                 self._carry = nxt
                 break
             batch.append(nxt)
@@ -156,7 +158,7 @@ class MicroBatcher:
         try:
             with self._busy:
                 t0 = time.perf_counter()
-                probs = batch[0].infer(np.stack([it.chw for it in batch]))
+                out = as_output(batch[0].infer(np.stack([it.chw for it in batch])))
                 infer_ms = (time.perf_counter() - t0) * 1000.0
         except Exception as exc:  # a bug or a broken backend: every waiting request gets the error
             log.exception("inference failed for a batch of %d", len(batch))
@@ -167,7 +169,8 @@ class MicroBatcher:
         if self._metrics is not None:
             self._metrics.batch_size.observe(len(batch))
         for i, it in enumerate(batch):
-            res = BatchResult(probs[i], len(batch), (taken - it.enqueued) * 1000.0, infer_ms)
+            res = BatchResult(out.probs[i], None if out.maps is None else out.maps[i], len(batch),
+                              (taken - it.enqueued) * 1000.0, infer_ms)
             # RuntimeError: the event loop closed under us (shutdown), so nobody is waiting
             with contextlib.suppress(RuntimeError):
                 it.loop.call_soon_threadsafe(_resolve, it.future, res, None)

@@ -1,7 +1,8 @@
 """Heatmaps for the service, on their own thread, so they never delay a station's verdict.
 
-A heatmap costs a PyTorch forward and backward pass, tens to hundreds of times a verdict's
-inference. Requests for one take a slot here before any work is done (at most
+A Grad-CAM heatmap costs a PyTorch forward and backward pass, tens to hundreds of times a
+verdict's inference (a map network's overlay is cheap: its map came with the verdict).
+Requests for one take a slot here before any work is done (at most
 ``max_pending`` at once, else 503), run one at a time on a thread of their own at the lowest CPU
 priority (the decode pool and the inference worker stay free for stations, and keep the cores
 when both want them: serving.background), and are drawn on the frame shrunk to
@@ -20,7 +21,8 @@ from typing import Any
 import numpy as np
 
 from inspection.imageops import shrink
-from inspection.predictor import Predictor
+from inspection.overlay import MapExplainer
+from inspection.predictor import Item, Predictor
 from serving.background import background_pool
 from serving.errors import ApiError
 
@@ -58,20 +60,24 @@ class ExplainPool:
         """The frame as heatmaps are drawn on it (longer side at most ``side``)."""
         return shrink(image, self.side)
 
-    async def explain(self, predictor: Predictor, view: np.ndarray, captured: tuple[int, int],
-                      chw: np.ndarray) -> Any:
-        """An Explanation over ``view`` (from ``view``), from the model input ``chw`` (hold a ``slot``)."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._run, predictor, view,
-                                                                captured, chw)
+    async def explain(self, predictor: Predictor, item: Item) -> Any:
+        """An Explanation over ``item.image`` (a ``view`` of the frame), for an item the predictor
+        prepared (hold a ``slot``). A map network's overlay is its own defect map (inferred here
+        when the item has none yet); other networks get Grad-CAM."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._run, predictor, item)
 
-    def _run(self, predictor: Predictor, view: np.ndarray, captured: tuple[int, int], chw: np.ndarray) -> Any:
+    def _run(self, predictor: Predictor, item: Item) -> Any:
+        if predictor.card.has_map:
+            if item.map is None:
+                item = predictor.classify([item])[0]
+            return MapExplainer(predictor.card).explain_items([item], [item.image])[0]
         from inspection.explain import Explainer  # torch: loaded on the first heatmap only
 
         with self._lock:
             ex = self._explainer
             if ex is None or ex.card.version != predictor.card.version:
                 ex = self._explainer = Explainer(predictor.bundle, threads=1)
-        return ex.explain_batch([view], captured=[captured], inputs=chw[None])[0]
+        return ex.explain_items([item], [item.image])[0]
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

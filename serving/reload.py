@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from inspection.card import ModelCard
 from inspection.errors import BundleError, DefectscopeError, ModelRegistryError
 from inspection.predictor import Predictor
+from inspection.preprocess import NATIVE_MULTIPLE
 from registry import ModelRegistry
 from serving.config import Settings
 from serving.schemas import ModelRef
@@ -107,13 +108,21 @@ def warm_up(predictor: Predictor, max_batch_size: int) -> None:
     Also the last check of a new model: the output must be finite probabilities, one row per image.
     """
     card = predictor.card
-    h, w = card.preprocess.input_size
+    pre = card.preprocess
+    h, w = pre.input_size
+    if pre.window is not None and pre.scale is not None:  # every frame gets this size: plan for it
+        h, w = (-(-round(v * pre.scale) // NATIVE_MULTIPLE) * NATIVE_MULTIPLE for v in pre.window)
     for n in sorted({1, max_batch_size}):
-        probs = np.asarray(predictor.infer(np.zeros((n, card.preprocess.channels, h, w), np.float32)))
+        out = predictor.infer(np.zeros((n, pre.channels, h, w), np.float32))
+        probs = np.asarray(out.probs)
         if probs.shape != (n, card.num_classes) or not np.all(np.isfinite(probs)) or \
                 not np.allclose(probs.sum(axis=1), 1.0, atol=1e-3):
             raise BundleError(f"the model answers {probs.shape} outputs that are not probabilities over its "
                               f"{card.num_classes} classes: re-export the bundle")
+        if card.has_map and (out.maps is None or out.maps.shape[:2] != (n, len(card.map_classes))
+                             or not np.all((out.maps >= 0) & (out.maps <= 1))):
+            raise BundleError(f"the model's defect map is missing or not {len(card.map_classes)} channels of "
+                              "probabilities: re-export the bundle")
 
 
 def compatibility(old: ModelCard | None, new: ModelCard, force: bool) -> tuple[str, ...]:

@@ -47,12 +47,21 @@ class ImageOut(BaseModel):
     bytes: int
 
 
+class RegionOut(BaseModel):
+    box: tuple[int, int, int, int] = Field(description="x, y, width, height in the image's own pixels.")
+    area: int = Field(description="Image pixels the region's defect-map cells cover.")
+    peak: float = Field(description="Highest defect-map probability in the region.")
+    label: str = Field(description="The defect class whose map channel peaks there.")
+    peak_xy: tuple[int, int] = Field(description="Where the peak lies, (x, y) in the image's pixels.")
+
+
 class ExplanationOut(BaseModel):
     target: str = Field(description="The class the heatmap explains: the most probable defect class.")
     peak: tuple[int, int] = Field(description="Heatmap maximum as (x, y) in the overlay's pixels.")
     width: int
     height: int
-    overlay_png: str = Field(description="Base64 PNG: the decoded frame with the Grad-CAM heatmap blended in.")
+    overlay_png: str = Field(description="Base64 PNG: the decoded frame (longer side bounded) with the heatmap "
+                             "blended in: the model's defect map, or Grad-CAM for a model without one.")
 
 
 class InspectResponse(BaseModel):
@@ -72,6 +81,8 @@ class InspectResponse(BaseModel):
     metadata: dict[str, Any] | None = None
     batch_size: int = Field(description="Images in the inference micro-batch this one was part of.")
     timings_ms: dict[str, float] = Field(description="decode, preprocess, queue, inference, decision, total.")
+    regions: list[RegionOut] = Field(default_factory=list, description="Where the model's defect map marks defects "
+                                     "(highest peak first); empty for a clean part or a model without a map.")
     explanation: ExplanationOut | None = Field(None, description="Only with ?explain=true.")
 
 
@@ -106,6 +117,9 @@ class VerdictRow(BaseModel):
     batch_size: int
     image_path: str | None
     metadata: dict[str, Any] | None
+    regions: list[RegionOut] = Field(default_factory=list)
+    width: int | None = Field(None, description="The frame as captured, in pixels (region boxes are in it).")
+    height: int | None = None
 
 
 class VerdictsResponse(BaseModel):

@@ -169,7 +169,7 @@ class InspectionService:
     async def _explain(self, predictor: Predictor, item: Item) -> ExplanationOut:
         from inspection.imageops import encode_image
 
-        e = await self.explain_pool.explain(predictor, item.image, item.size, item.inputs)
+        e = await self.explain_pool.explain(predictor, item)
         png = await self.explain_pool.run(encode_image, e.overlay, ".png")
         h, w = e.overlay.shape[:2]
         return ExplanationOut(target=e.target, peak=e.peak, width=w, height=h,
@@ -201,7 +201,7 @@ class InspectionService:
                 self.metrics.shed.inc()
                 raise ApiError(503, "overloaded", "the inference queue is full; retry later",
                                headers={"Retry-After": str(self.settings.retry_after_s)}) from None
-        item = predictor.decide(replace(item, probs=res.probs, batch_size=res.batch_size).timed(
+        item = predictor.decide(replace(item, probs=res.probs, map=res.map, batch_size=res.batch_size).timed(
             queue=res.queue_ms, inference=res.inference_ms))
         explanation = None
         if explain:  # the caller holds an explain_pool slot
@@ -224,6 +224,7 @@ class InspectionService:
                     verdict=v.outcome.value, label=v.label, confidence=v.confidence, defect_score=v.defect_score,
                     scores=dict(v.scores), model_name=card.name, model_version=card.version,
                     latency_ms=timings["total"], batch_size=v.batch_size, metadata=metadata,
+                    regions=[r.to_dict() for r in v.regions] or None, width=item.size[1], height=item.size[0],
                 ), image=data, image_format=item.format or "")
             except VerdictLogFull as exc:
                 raise ApiError(503, "verdict_log_unavailable", str(exc),
@@ -240,4 +241,5 @@ class InspectionService:
             image=ImageOut(sha256=item.sha256, format=item.format or "", width=item.size[1], height=item.size[0],
                            bytes=len(data)),
             station_id=station, part_id=part, metadata=metadata, batch_size=v.batch_size, timings_ms=timings,
+            regions=[r.to_dict() for r in v.regions],
         )

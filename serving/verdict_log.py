@@ -36,7 +36,7 @@ from typing import Any
 from inspection.atomic import write_bytes_atomic
 from inspection.errors import DefectscopeError
 from serving.spill import JsonLines
-from serving.verdict_store import COLUMNS, SCHEMA, VerdictQueries, VerdictRecord, asdict_shallow, connect, insert
+from serving.verdict_store import COLUMNS, VerdictQueries, VerdictRecord, asdict_shallow, connect, create, insert
 
 log = logging.getLogger("defectscope.serving")
 
@@ -83,7 +83,7 @@ class VerdictLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = connect(self.path)  # create now, so a bad path fails at startup, not later
         try:
-            conn.executescript(SCHEMA)
+            create(conn)
         finally:
             conn.close()
         self.queries = VerdictQueries(self.path)

@@ -35,7 +35,10 @@ CREATE TABLE IF NOT EXISTS verdicts (
     latency_ms REAL NOT NULL,
     batch_size INTEGER NOT NULL,
     image_path TEXT,
-    metadata TEXT
+    metadata TEXT,
+    regions TEXT,
+    width INTEGER,
+    height INTEGER
 );
 CREATE INDEX IF NOT EXISTS verdicts_ts ON verdicts (ts);
 CREATE INDEX IF NOT EXISTS verdicts_station_ts ON verdicts (station, ts);
@@ -43,7 +46,9 @@ CREATE UNIQUE INDEX IF NOT EXISTS verdicts_request_id ON verdicts (request_id);
 """
 COLUMNS = ("ts", "request_id", "station", "part_id", "image_sha256", "verdict", "label", "confidence",
             "defect_score", "scores", "model_name", "model_version", "latency_ms", "batch_size", "image_path",
-            "metadata")
+            "metadata", "regions", "width", "height")
+# columns later versions added: a log written before them gets them
+ADDED_COLUMNS = {"regions": "TEXT", "width": "INTEGER", "height": "INTEGER"}
 INSERT = f"INSERT OR IGNORE INTO verdicts ({','.join(COLUMNS)}) VALUES ({','.join('?' * len(COLUMNS))})"
 BUSY_TIMEOUT_S = 1.0  # short, so a database locked by another process is spilled around, not waited on
 
@@ -66,12 +71,16 @@ class VerdictRecord:
     batch_size: int
     image_path: str | None = None
     metadata: dict[str, Any] | None = None
+    regions: list[dict[str, Any]] | None = None  # inspection.regions.Region.to_dict() of a map network
+    width: int | None = None  # the frame as captured: what region boxes are in
+    height: int | None = None
 
     def row(self, image_path: str | None = None) -> dict[str, Any]:
         """The database row (JSON columns as text): also the spill file's record."""
         d = asdict(self)
         d["scores"] = json.dumps(self.scores)
         d["metadata"] = json.dumps(self.metadata) if self.metadata else None
+        d["regions"] = json.dumps(self.regions) if self.regions else None
         d["image_path"] = image_path or self.image_path
         return {c: d[c] for c in COLUMNS}
 
@@ -94,9 +103,19 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def insert(conn: sqlite3.Connection, rows: Sequence[dict[str, Any]]) -> None:
+def create(conn: sqlite3.Connection) -> None:
+    """The schema, and the columns a log written by an older version lacks."""
+    conn.executescript(SCHEMA)
+    have = {r[1] for r in conn.execute("PRAGMA table_info(verdicts)")}
     with conn:
-        conn.executemany(INSERT, [tuple(r[c] for c in COLUMNS) for r in rows])
+        for name, kind in ADDED_COLUMNS.items():
+            if name not in have:
+                conn.execute(f"ALTER TABLE verdicts ADD COLUMN {name} {kind}")
+
+
+def insert(conn: sqlite3.Connection, rows: Sequence[dict[str, Any]]) -> None:
+    with conn:  # .get: a row spilled by an older version lacks the newer columns
+        conn.executemany(INSERT, [tuple(r.get(c) for c in COLUMNS) for r in rows])
 
 
 
@@ -151,4 +170,20 @@ def _readable(r: dict[str, Any]) -> dict[str, Any]:
     r["scores"] = {str(k): float(v) for k, v in scores.items() if isinstance(v, int | float)} \
         if isinstance(scores, dict) else {}
     r["metadata"] = read_back(r["metadata"])
+    r["regions"] = _regions(r.get("regions"))
     return r
+
+
+def _regions(text: Any) -> list[dict[str, Any]]:
+    try:
+        raw = json.loads(text) if text else []
+    except (TypeError, ValueError, RecursionError):
+        return []
+    out = []
+    for reg in raw if isinstance(raw, list) else []:
+        try:
+            out.append({"box": [int(v) for v in reg["box"]][:4], "area": int(reg["area"]), "peak": float(reg["peak"]),
+                        "label": str(reg["label"])[:64], "peak_xy": [int(v) for v in reg.get("peak_xy", [0, 0])][:2]})
+        except (KeyError, TypeError, ValueError):
+            continue
+    return out

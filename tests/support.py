@@ -64,3 +64,34 @@ def run_in_threads(work: Callable[[int], None], n: int) -> list[BaseException]:
     for t in threads:
         t.join()
     return errors
+
+
+def crack_frame(size: tuple[int, int] = (300, 420), at: tuple[int, int] = (260, 170), seed: int = 0) -> np.ndarray:
+    """A grey textured frame with a thin bright crack near ``at`` (x, y): a small defect in a large frame."""
+    rng = np.random.default_rng(seed)
+    img = np.clip(rng.normal(120, 12, size), 0, 255).astype(np.uint8)
+    cv2.line(img, (at[0] - 20, at[1] - 6), (at[0] + 20, at[1] + 6), 230, 2)
+    return img
+
+
+def make_map_bundle(path: Path, frame: np.ndarray, *, scale: float = 0.5, onnx: bool = True) -> Bundle:
+    """A random-init native-resolution segdec bundle (good / crack / pit, gray) whose fail threshold is
+    the map's maximum on ``frame`` (PNG-encoded through the real predictor): that frame fails with one
+    region, at its hottest map cell, so tests can check where regions land without training."""
+    import torch
+
+    from inspection.predictor import Predictor
+
+    card = ModelCard(
+        name="map", version="", arch="segdec", classes=("good", "crack", "pit"), pass_classes=("good",),
+        preprocess=PreprocessConfig(input_size=(64, 64), color="gray", mean=(0.5,), std=(0.25,), scale=scale),
+    )
+    torch.manual_seed(0)
+    model = create_model("segdec", num_classes=3, in_channels=1, map_channels=2, defect=[False, True, True]).eval()
+    draft = save_bundle(path, model, card, export=False)
+    item = Predictor(draft, threads=1).inspect(encode(frame))
+    from inspection.regions import valid_cells
+
+    rows, cols = valid_cells(item.geometry)
+    top = float(item.map[:, :rows, :cols].max())
+    return save_bundle(path, model, card.with_(thresholds=Thresholds(fail=top - 1e-6)), export=onnx)

@@ -47,7 +47,7 @@ def save_last(path: Path, fit: Any, progress: dict[str, Any], fingerprint: str, 
     save_checkpoint(path, {**progress, "model": cpu_state(fit.model), "optimizer": fit.optimizer.state_dict(),
                            "scheduler": fit.scheduler.state_dict(), "fingerprint": fingerprint,
                            "scaler": fit.scaler.state_dict() if fit.scaler is not None else None,
-                           "mask_head": cpu_state(fit.trained.head) if fit.aux is not None else None,
+                           "mask_head": cpu_state(fit.trained.head) if hasattr(fit.trained, "head") else None,
                            "classes": list(classes)})
 
 
@@ -57,7 +57,7 @@ def restore_last(path: Path, fit: Any, fingerprint: str, classes: tuple[str, ...
     if ck.get("fingerprint") != fingerprint or tuple(ck.get("classes", ())) != classes:
         raise CheckpointError(f"{path} was trained on other data (the dataset changed): pass --restart")
     fit.model.load_state_dict(ck["model"])
-    if fit.aux is not None and ck.get("mask_head"):
+    if hasattr(fit.trained, "head") and ck.get("mask_head"):
         fit.trained.head.load_state_dict(ck["mask_head"])
     fit.optimizer.load_state_dict(ck["optimizer"])
     fit.scheduler.load_state_dict(ck["scheduler"])

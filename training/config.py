@@ -15,8 +15,9 @@ from inspection.errors import DefectscopeError
 
 GRAY_MEAN, GRAY_STD = (0.5,), (0.25,)
 RGB_MEAN, RGB_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-MONITORS = ("macro_f1", "accuracy", "loss")
+MONITORS = ("macro_f1", "accuracy", "loss", "last")
 BALANCE = ("loss", "sampler", "none")
+RECIPES = ("auto", "native", "whole-frame")  # see training/recipe.py
 
 
 class TrainConfigError(DefectscopeError):
@@ -62,7 +63,14 @@ class AugmentConfig:
 class TrainConfig:
     data: str
     out: str
-    arch: str = "defectnet"  # trains from scratch on a CPU; see inspection/defectnet.py
+    # "whole-frame" resizes each frame to input_size (defectnet); "native" trains a defect-map network
+    # (segdec) on crops at the camera's resolution times ``scale`` and infers whole frames; "auto"
+    # picks from the data (training/recipe.py says why). None below: the recipe's default.
+    recipe: str = "auto"
+    arch: str | None = None  # whole-frame: defectnet (trains from scratch on a CPU); native: segdec
+    scale: float | None = None  # native: model pixels per camera pixel (None: from the defect masks)
+    crop: int | None = None  # native: training crop side in model pixels (None: 256, or the frame)
+    tile: int | None = None  # native: the bundle infers frames in overlapping tiles of this side (memory)
     input_size: tuple[int, int] | None = None  # (height, width); None: long_side, camera aspect kept
     long_side: int = 160
     # "auto" takes the dataset's hint (dataset.json "preprocess", written by 'dataset synth'), else rgb / none
@@ -82,16 +90,16 @@ class TrainConfig:
     # out as test, and/or a share of train carved for val when the dataset has none
     fold: int | None = None
     carve_val: float | None = None
-    epochs: int = 40
+    epochs: int | None = None  # whole-frame 40; native 120
     batch_size: int = 16  # small batches: twice the steps per CPU-second, which is what from-scratch needs
     lr: float = 1e-3
     weight_decay: float = 0.01
     warmup_epochs: float = 1.0
     label_smoothing: float = 0.05
     bn_momentum: float = 0.1  # BatchNorm running-stat momentum (see model_init.set_bn_momentum)
-    patience: int = 10  # epochs without improvement before early stopping; 0 turns it off
+    patience: int | None = None  # epochs without improvement before early stopping; 0 off (whole-frame 10, native 0)
     min_epochs: int = 15  # never stop early before this: from scratch, learning starts after a plateau
-    monitor: str = "macro_f1"
+    monitor: str | None = None  # whole-frame macro_f1; native last (see recipe.py)
     balance: str = "loss"  # class imbalance: weighted loss, weighted sampler, or none
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     seed: int = 0
@@ -114,7 +122,13 @@ class TrainConfig:
             raise TrainConfigError(f"color must be 'rgb', 'gray' or 'auto', not {self.color!r}")
         if self.fixture not in ("bright", "dark", "none", "auto"):
             raise TrainConfigError(f"fixture must be 'bright', 'dark', 'none' or 'auto', not {self.fixture!r}")
-        if self.monitor not in MONITORS:
+        if self.recipe not in RECIPES:
+            raise TrainConfigError(f"recipe must be one of {RECIPES}, not {self.recipe!r}")
+        if self.scale is not None and not 0 < self.scale <= 4:
+            raise TrainConfigError(f"scale must lie in (0, 4], not {self.scale}")
+        if self.crop is not None and (self.crop < 32 or self.crop % 16):
+            raise TrainConfigError(f"crop must be a multiple of 16 of at least 32, not {self.crop}")
+        if self.monitor is not None and self.monitor not in MONITORS:
             raise TrainConfigError(f"monitor must be one of {MONITORS}, not {self.monitor!r}")
         if self.balance not in BALANCE:
             raise TrainConfigError(f"balance must be one of {BALANCE}, not {self.balance!r}")
@@ -123,9 +137,11 @@ class TrainConfig:
         if self.input_size is not None and (len(self.input_size) != 2 or min(self.input_size) < 16):
             raise TrainConfigError(f"input_size must be (height, width), each >= 16, not {self.input_size}")
         checks = {
-            "epochs": self.epochs >= 1, "long_side": self.long_side >= 16, "batch_size": self.batch_size >= 2,
+            "epochs": self.epochs is None or self.epochs >= 1, "long_side": self.long_side >= 16,
+            "batch_size": self.batch_size >= 2,
             "lr": self.lr > 0,
-            "weight_decay": self.weight_decay >= 0, "patience": self.patience >= 0, "min_epochs": self.min_epochs >= 0,
+            "weight_decay": self.weight_decay >= 0, "patience": self.patience is None or self.patience >= 0,
+            "min_epochs": self.min_epochs >= 0,
             "label_smoothing": 0 <= self.label_smoothing < 1, "mask_loss": self.mask_loss >= 0,
             "fixture_margin": 0 <= self.fixture_margin <= 1,
             "bn_momentum": 0 < self.bn_momentum <= 1, "warmup_epochs": self.warmup_epochs >= 0,

@@ -117,6 +117,9 @@ class AugmentedImages(TorchDataset):
     def __len__(self) -> int:
         return len(self.split)
 
+    def set_epoch(self, epoch: int) -> None:
+        """Nothing to redraw per epoch (the augmentation is reseeded by the trainer)."""
+
     def __getitem__(self, i: int) -> tuple[torch.Tensor, ...]:
         """(image, label), plus the mask (1xHxW float, NO_MASK where unknown) when the split has masks."""
         img = self.split.images[i]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,37 +20,48 @@ from inspection.atomic import atomic_dir
 from inspection.bundle import CARD, ONNX, WEIGHTS, Bundle, sha256_file
 from inspection.card import ModelCard
 from inspection.errors import ExportParityError
-from inspection.models import WithSoftmax
+from inspection.models import served_module
+from inspection.segdec import has_map
 
 PARITY_TOLERANCE = 1e-4
 OPSET = 17
 
 
-def export_onnx(model: nn.Module, sample: np.ndarray, tolerance: float = PARITY_TOLERANCE) -> tuple[bytes, float]:
-    """ONNX bytes for ``model`` (dynamic batch) and the max probability difference on ``sample``.
+def export_onnx(model: nn.Module, sample: np.ndarray | Sequence[np.ndarray],
+                tolerance: float = PARITY_TOLERANCE) -> tuple[bytes, float]:
+    """ONNX bytes for ``model`` (dynamic batch; for a map network also dynamic height and width, with
+    the defect map as a second output) and the max difference from PyTorch on ``sample`` (one NCHW
+    array, or several of different sizes: a native-resolution model serves frames of any size).
 
     Raises ExportParityError instead of returning a graph that disagrees with PyTorch.
     """
     import onnxruntime as ort
 
-    wrapped = WithSoftmax(model).eval().cpu()
-    x = torch.from_numpy(np.ascontiguousarray(sample, dtype=np.float32))
+    wrapped = served_module(model).eval().cpu()
+    samples = [sample] if isinstance(sample, np.ndarray) else list(sample)
+    xs = [torch.from_numpy(np.ascontiguousarray(s, dtype=np.float32)) for s in samples]
+    mapped = has_map(model)
+    names = ["probs", "map"] if mapped else ["probs"]
+    axes = {"input": {0: "batch"}, "probs": {0: "batch"}}
+    if mapped:
+        axes = {"input": {0: "batch", 2: "height", 3: "width"}, "probs": {0: "batch"},
+                "map": {0: "batch", 2: "map_height", 3: "map_width"}}
     buf = io.BytesIO()
     with warnings.catch_warnings():
         # The TorchScript exporter is deprecated in favour of the dynamo one, which needs
         # onnxscript and is slower; it remains exact for these CNNs, and parity is checked below.
         warnings.simplefilter("ignore")
-        torch.onnx.export(
-            wrapped, (x[:1],), buf, dynamo=False, opset_version=OPSET,
-            input_names=["input"], output_names=["probs"],
-            dynamic_axes={"input": {0: "batch"}, "probs": {0: "batch"}},
-        )
+        torch.onnx.export(wrapped, (xs[0][:1],), buf, dynamo=False, opset_version=OPSET,
+                          input_names=["input"], output_names=names, dynamic_axes=axes)
     data = buf.getvalue()
-    with torch.inference_mode():
-        expected = wrapped(x).numpy()
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
-    got = session.run(None, {"input": x.numpy()})[0]
-    diff = float(np.abs(got - expected).max())
+    diff = 0.0
+    for x in xs:
+        with torch.inference_mode():
+            expected = wrapped(x)
+        expected = expected if isinstance(expected, tuple) else (expected,)
+        got = session.run(names, {"input": x.numpy()})
+        diff = max(diff, *(float(np.abs(g - e.numpy()).max()) for g, e in zip(got, expected, strict=True)))
     if not diff < tolerance:
         raise ExportParityError(
             f"ONNX export differs from PyTorch by {diff:.2e} (tolerance {tolerance:.0e}); "
@@ -63,10 +75,10 @@ def save_bundle(
     model: nn.Module,
     card: ModelCard,
     *,
-    sample: np.ndarray | None = None,
+    sample: np.ndarray | Sequence[np.ndarray] | None = None,
     export: bool = True,
 ) -> Bundle:
-    """Write a bundle atomically; ``sample`` (NCHW float32) feeds the ONNX parity check.
+    """Write a bundle atomically; ``sample`` (NCHW float32, or a list of such) feeds the ONNX parity check.
 
     An empty ``card.version`` becomes the first 12 hex digits of the weights' sha256, so a
     version names exactly one set of weights.

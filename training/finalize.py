@@ -66,9 +66,13 @@ def finalize(config: TrainConfig, dataset: Dataset, model: nn.Module, parent: Mo
         extra={"training": {"best_epoch": partial.best_epoch, "epochs_run": partial.epochs_run,
                             "stop_reason": partial.stop_reason, "train_seconds": partial.train_seconds,
                             "seed": config.seed, "weights": config.weights, "init_from": config.init_from,
+                            "recipe": config.recipe, "scale": config.scale, "crop": config.crop,
                             "data_view": view_of(dataset)}},
     )
-    sample = np.stack([pre.normalize(img) for img in val.images[:PARITY_IMAGES]])
+    by_shape: dict[tuple[int, ...], list[np.ndarray]] = {}  # native frames may differ in size
+    for img in val.images[:PARITY_IMAGES]:
+        by_shape.setdefault(img.shape, []).append(pre.normalize(img))
+    sample = [np.stack(group) for group in by_shape.values()]
     bundle = save_bundle(run.bundle, model.cpu().eval(), card, sample=sample, export=config.export_onnx)
     threads = torch.get_num_threads()
     scored = score_samples(Predictor(bundle, threads=threads, batch_size=config.eval_batch_size), dataset,

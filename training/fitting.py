@@ -4,23 +4,27 @@ there are masks), loss, sampler, augmentation, loader, optimizer, schedule, and 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
 from inspection.preprocess import Preprocessor
+from inspection.segdec import has_map
 from training import distributed
 from training.augment import build_augment
 from training.config import TrainConfig, TrainConfigError
+from training.crops import NativeCrops
 from training.data import AugmentedImages, CachedSplit
 from training.mask_loss import WithMaskHead, mask_loss
 from training.model_init import build_network, from_bundle, set_bn_momentum
 from training.progress import Reporter
 from training.sampling import EpochSampler, class_weights
+from training.segdec_loss import MapTraining, segdec_loss
 
 
 @dataclass
@@ -57,35 +61,53 @@ def build_fit(config: TrainConfig, train: CachedSplit, classes: tuple[str, ...],
               rep: Reporter) -> Fit:
     torch.manual_seed(config.seed)  # the same initial weights on every rank and every attempt
     if config.init_from:
-        model, parent = from_bundle(config.init_from, classes)
+        model, parent = from_bundle(config.init_from, classes, pass_classes)
     else:
-        model, parent = build_network(config.arch, classes, pre.config.channels, config.weights), None
+        model, parent = build_network(config.arch, classes, pass_classes, pre.config.channels, config.weights), None
     set_bn_momentum(model, config.bn_momentum)
     trained: nn.Module = model
     aux = None
-    if train.masks is not None:
+    pass_index = {i for i, c in enumerate(classes) if c in pass_classes}
+    defect_index = [i for i in range(len(classes)) if i not in pass_index]
+    images: Any
+    if has_map(model):
+        trained = MapTraining(model)
+        aux = partial(segdec_loss, defect_index=defect_index or list(range(len(classes))), weight=config.mask_loss)
+        masked = sum(m is not None for m in train.masks) if train.masks is not None else 0
+        rep.message(f"native resolution (scale {config.scale:g}): {config.crop}-px crops, around the defect in "
+                    f"the {masked} training images with a mask; whole frames for validation")
+        # 90-degree turns only when the frames are square, as for whole frames: a crop of a tall frame
+        # turned on its side shows a texture direction the line never produces
+        frame = train.images[0].shape[:2] if len(train) else (config.crop, config.crop)
+        turn = config.augment if frame[0] == frame[1] else replace(config.augment, rotate90=0.0)
+        images = NativeCrops(train, pre, build_augment(turn, (config.crop, config.crop), seed=config.seed),
+                             config.crop, pass_index, seed=config.seed)
+        labels = images.labels
+    elif train.masks is not None:
         trained = WithMaskHead(model, classes, pass_classes)
         aux = partial(mask_loss, defect_index=trained.defect_index, weight=config.mask_loss)
         rep.message(f"defect masks found for {sum(m is not None for m in train.masks)} training images: "
                     f"adding the mask loss (weight {config.mask_loss})")
+    if not has_map(model):
+        images = AugmentedImages(train, pre, build_augment(config.augment, tuple(config.input_size), seed=config.seed))
+        labels = train.labels
     trained.to(device, memory_format=torch.channels_last)
-    weights = class_weights(train.class_counts(len(classes)))
+    weights = class_weights(np.bincount(labels, minlength=len(classes)))
     loss_fn = nn.CrossEntropyLoss(
         weight=torch.tensor(weights, dtype=torch.float32, device=device) if config.balance == "loss" else None,
         label_smoothing=config.label_smoothing,
     )
     if config.balance == "sampler" and dist.enabled:
         raise TrainConfigError("balance='sampler' is not supported under torchrun; use balance='loss'")
-    sampler = EpochSampler(train.labels, config.seed, rank=dist.rank, world_size=dist.world_size,
+    sampler = EpochSampler(labels, config.seed, rank=dist.rank, world_size=dist.world_size,
                            weights=weights if config.balance == "sampler" else None)
-    augment = build_augment(config.augment, tuple(config.input_size), seed=config.seed)
-    loader = DataLoader(AugmentedImages(train, pre, augment), batch_size=config.batch_size, sampler=sampler,
+    loader = DataLoader(images, batch_size=config.batch_size, sampler=sampler,
                         num_workers=config.num_workers, drop_last=len(sampler) > config.batch_size,
                         pin_memory=use_cuda, persistent_workers=config.num_workers > 0)
     optimizer = torch.optim.AdamW(trained.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     net: nn.Module = trained
     if dist.enabled:
         net = nn.parallel.DistributedDataParallel(trained, device_ids=[dist.local_rank] if use_cuda else None)
-    return Fit(model, trained, net, parent, loss_fn, aux, sampler, augment, loader, optimizer,
+    return Fit(model, trained, net, parent, loss_fn, aux, sampler, images.augment, loader, optimizer,
                _scheduler(optimizer, config, len(loader)),
                torch.amp.GradScaler("cuda") if use_cuda and config.amp else None)

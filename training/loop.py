@@ -34,11 +34,12 @@ def train_epoch(
     scaler: torch.amp.GradScaler | None,
     amp: bool,
     on_step: Callable[[float, float], None] | None = None,
-    aux_loss: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    aux_loss: Callable[..., torch.Tensor] | None = None,
 ) -> tuple[float, float]:
     """Mean loss and accuracy over the epoch (this process's share of it).
 
-    With ``aux_loss`` the model returns (logits, mask logits) and batches carry masks third.
+    With ``aux_loss`` the model returns (logits, *extra) and batches carry masks third; the loss adds
+    ``aux_loss(*extra, labels, masks)``.
     """
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
@@ -51,7 +52,8 @@ def train_epoch(
             logits = out[0] if isinstance(out, tuple) else out
             loss = loss_fn(logits.float(), y)
             if aux_loss is not None:
-                loss = loss + aux_loss(out[1].float(), y, batch[2].to(device, non_blocking=True))
+                extra = [o.float() for o in out[1:]]
+                loss = loss + aux_loss(*extra, y, batch[2].to(device, non_blocking=True))
         if scaler is not None:
             scaler.scale(loss).backward()
             scaler.step(optimizer)
@@ -78,18 +80,27 @@ def predict(
     batch_size: int = 128,
     amp: bool = False,
 ) -> np.ndarray:
-    """(N, C) softmax probabilities for a cached split, in eval mode, without augmentation."""
-    model.eval()
-    out = []
-    for start in range(0, len(split), batch_size):
-        chunk = split.images[start : start + batch_size]
-        x = torch.from_numpy(np.stack([preprocessor.normalize(img) for img in chunk])).to(device)
-        x = x.contiguous(memory_format=torch.channels_last)
-        with autocast(device, amp):
-            out.append(torch.softmax(model(x).float(), dim=1).cpu().numpy())
-    if not out:
+    """(N, C) class probabilities for a cached split (as served: ``served_module``), in eval mode,
+    without augmentation; native-resolution frames are batched by size."""
+    from inspection.models import served_module
+
+    net = served_module(model).eval()
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, img in enumerate(split.images):
+        groups.setdefault(img.shape, []).append(i)
+    rows: dict[int, np.ndarray] = {}
+    for todo in groups.values():
+        for start in range(0, len(todo), batch_size):
+            chunk = todo[start : start + batch_size]
+            x = torch.from_numpy(np.stack([preprocessor.normalize(split.images[i]) for i in chunk])).to(device)
+            x = x.contiguous(memory_format=torch.channels_last)
+            with autocast(device, amp):
+                out = net(x)
+            probs = (out[0] if isinstance(out, tuple) else out).float().cpu().numpy()
+            rows.update(zip(chunk, probs, strict=True))
+    if not rows:
         return np.zeros((0, 0), dtype=np.float32)
-    return np.concatenate(out)
+    return np.stack([rows[i] for i in range(len(split))])
 
 
 def nll(probs: np.ndarray, labels: np.ndarray) -> float:

@@ -51,6 +51,21 @@ def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float | None:
     return float((ranks[positive].sum() - pos * (pos + 1) / 2) / (pos * neg))
 
 
+def average_precision(scores: np.ndarray, positive: np.ndarray) -> float | None:
+    """Area under the precision-recall curve as sum over thresholds of (recall step) x precision, tied
+    scores taken together (scikit-learn's definition, the one KolektorSDD results are published in)."""
+    scores, positive = np.asarray(scores, dtype=np.float64), np.asarray(positive, dtype=bool)
+    pos = int(positive.sum())
+    if pos == 0 or pos == len(positive):
+        return None
+    order = np.argsort(-scores, kind="mergesort")
+    s, p = scores[order], positive[order]
+    last = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]  # the last index of each distinct score
+    tp = np.cumsum(p)[last]
+    precision, recall = tp / (last + 1), tp / pos
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
 def roc_curve(scores: np.ndarray, positive: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(false-positive rate, true-positive rate) at every distinct threshold, from (0, 0) to (1, 1)."""
     thresholds = np.unique(scores)[::-1]
@@ -92,7 +107,9 @@ def pass_fail(scores: np.ndarray, is_defect: np.ndarray, fail: float, review: fl
     out = outcomes(scores, Thresholds(fail, review))
     if gate is not None:
         out[~np.asarray(gate, dtype=bool)] = Outcome.INVALID.value
-    return {**pass_fail_outcomes(out, is_defect), "roc_auc": roc_auc(np.asarray(scores), np.asarray(is_defect))}
+    scores, is_defect = np.asarray(scores), np.asarray(is_defect)
+    return {**pass_fail_outcomes(out, is_defect), "roc_auc": roc_auc(scores, is_defect),
+            "average_precision": average_precision(scores, is_defect)}
 
 
 def classification_metrics(

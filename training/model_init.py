@@ -10,6 +10,7 @@ from torch import nn
 from inspection.bundle import load_bundle
 from inspection.card import ModelCard
 from inspection.models import create_model
+from inspection.segdec import has_map
 
 
 def head_name(model: nn.Module) -> str:
@@ -17,7 +18,7 @@ def head_name(model: nn.Module) -> str:
     return [n for n, m in model.named_modules() if isinstance(m, nn.Linear)][-1]
 
 
-def from_bundle(path: str, classes: Sequence[str]) -> tuple[nn.Module, ModelCard]:
+def from_bundle(path: str, classes: Sequence[str], pass_classes: Sequence[str] = ()) -> tuple[nn.Module, ModelCard]:
     """The parent bundle's network with a head for ``classes``.
 
     Every backbone weight is copied; head rows are copied by class name, so a class the parent
@@ -25,21 +26,35 @@ def from_bundle(path: str, classes: Sequence[str]) -> tuple[nn.Module, ModelCard
     """
     bundle = load_bundle(path)
     parent = bundle.card
-    model = create_model(parent.arch, num_classes=len(classes), in_channels=parent.preprocess.channels)
+    model = build_network(parent.arch, classes, pass_classes, parent.preprocess.channels, None)
     old = bundle.state_dict()
     head = head_name(model)
     new = model.state_dict()
     for key, value in old.items():
         if not key.startswith(head + ".") and key in new and new[key].shape == value.shape:
             new[key] = value
-    old_index = {c: i for i, c in enumerate(parent.classes)}
-    with torch.no_grad():
-        for i, c in enumerate(classes):
-            if c in old_index:
-                new[f"{head}.weight"][i] = old[f"{head}.weight"][old_index[c]]
-                new[f"{head}.bias"][i] = old[f"{head}.bias"][old_index[c]]
+    _copy_by_class(new, old, head, parent.classes, classes)
+    if has_map(model):  # the map's last layer has one output channel per defect class
+        old_map = [c for c in parent.classes if c not in parent.pass_classes] or list(parent.classes)
+        new_map = [c for c in classes if c not in pass_classes] or list(classes)
+        _copy_by_class(new, old, MAP_OUT, old_map, new_map)
     model.load_state_dict(new)
     return model, parent
+
+
+MAP_OUT = "seg.1"  # segdec's map output convolution
+
+
+def _copy_by_class(new: dict, old: dict, layer: str, old_classes: Sequence[str], classes: Sequence[str]) -> None:
+    """Rows of ``layer`` (weight and bias) copied by class name where the parent had the class and the
+    row's shape is unchanged (a map network's head grows with its map channels: those rows start fresh)."""
+    old_index = {c: i for i, c in enumerate(old_classes)}
+    with torch.no_grad():
+        for i, c in enumerate(classes):
+            for part in ("weight", "bias"):
+                key = f"{layer}.{part}"
+                if c in old_index and key in old and old[key].shape[1:] == new[key].shape[1:]:
+                    new[key][i] = old[key][old_index[c]]
 
 
 def set_bn_momentum(model: nn.Module, momentum: float) -> None:
@@ -52,5 +67,8 @@ def set_bn_momentum(model: nn.Module, momentum: float) -> None:
             m.momentum = momentum
 
 
-def build_network(arch: str, classes: Sequence[str], channels: int, weights: str | None) -> nn.Module:
-    return create_model(arch, num_classes=len(classes), weights=weights, in_channels=channels)
+def build_network(arch: str, classes: Sequence[str], pass_classes: Sequence[str], channels: int,
+                  weights: str | None) -> nn.Module:
+    defect = [c not in pass_classes for c in classes]
+    return create_model(arch, num_classes=len(classes), weights=weights, in_channels=channels,
+                        map_channels=sum(defect) or len(classes), defect=defect)

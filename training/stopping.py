@@ -9,7 +9,10 @@ from training.config import TrainConfig
 
 
 def score(metrics: dict[str, Any], monitor: str) -> tuple[float, ...]:
-    """Larger is better; ties on accuracy or F1 go to the lower validation loss."""
+    """Larger is better; ties on accuracy or F1 go to the lower validation loss; "last" keeps the
+    latest epoch (the end of the cosine schedule)."""
+    if monitor == "last":
+        return (float(metrics["epoch"]),)
     if monitor == "loss":
         return (-metrics["val_loss"],)
     return (metrics[f"val_{'acc' if monitor == 'accuracy' else monitor}"], -metrics["val_loss"])

@@ -27,6 +27,7 @@ from training.loop import nll, predict, train_epoch
 from training.metrics import classification_metrics
 from training.plots import learning_curves
 from training.progress import Reporter
+from training.recipe import resolve as resolve_recipe
 from training.result import TrainResult
 from training.run_dir import RunDir
 from training.sampling import epoch_seed
@@ -39,28 +40,48 @@ def _threads(config: TrainConfig) -> int:
     return config.threads or max(1, cores // local)
 
 
-def _resolve(config: TrainConfig, dataset: Dataset) -> TrainConfig:
-    """Fill defaults that depend on the data; a fine-tuned model keeps its parent's preprocessing."""
+def _resolve(config: TrainConfig, dataset: Dataset) -> tuple[TrainConfig, str]:
+    """Fill defaults that depend on the data, and say which recipe and why; a fine-tuned model keeps
+    its parent's recipe and preprocessing."""
     if config.name is None:
         config = config.with_(name=dataset.root.resolve().name)
     hint = dataset.info.extra.get("preprocess") or {}  # what 'dataset synth' knows suits its frames
-    if config.color == "auto":
-        config = config.with_(color=hint.get("color") if hint.get("color") in ("rgb", "gray") else "rgb")
     if config.fixture == "auto":
         config = config.with_(fixture=hint.get("fixture") if hint.get("fixture") in ("bright", "dark") else "none")
-    if config.input_size is None and not config.init_from:
-        # a fixtured part is cropped square-ish around itself, so the frame's aspect does not apply
-        size = (config.long_side,) * 2 if config.fixture != "none" else None
-        config = config.with_(input_size=size or _input_size_for(dataset, config.long_side, config.roi))
     if config.init_from:
         from inspection.bundle import load_bundle
 
-        pre = load_bundle(config.init_from).card.preprocess
-        config = config.with_(arch=load_bundle(config.init_from, verify=False).card.arch,
-                              input_size=tuple(pre.input_size), color=pre.color, mean=tuple(pre.mean),
-                              std=tuple(pre.std), roi=None if pre.roi is None else tuple(pre.roi),
-                              fixture=pre.fixture or "none", fixture_margin=pre.fixture_margin)
-    return config.with_(mean=config.resolved_mean, std=config.resolved_std)
+        parent = load_bundle(config.init_from, verify=False).card
+        pre = parent.preprocess
+        config = config.with_(arch=parent.arch, input_size=tuple(pre.input_size), color=pre.color,
+                              mean=tuple(pre.mean), std=tuple(pre.std), roi=None if pre.roi is None else tuple(pre.roi),
+                              fixture=pre.fixture or "none", fixture_margin=pre.fixture_margin,
+                              recipe="native" if pre.native else "whole-frame", scale=pre.scale,
+                              crop=pre.input_size[0] if pre.native else None)
+    config, why = resolve_recipe(config, dataset)
+    if config.color == "auto":
+        color = hint.get("color") if hint.get("color") in ("rgb", "gray") else None
+        if color is None and config.recipe == "native":
+            color = "gray" if _gray_frames(dataset) else "rgb"  # a third of the pixels to decode and learn
+        config = config.with_(color=color or "rgb")
+    if config.input_size is None:
+        # a fixtured part is cropped square-ish around itself, so the frame's aspect does not apply
+        size = (config.long_side,) * 2 if config.fixture != "none" else None
+        config = config.with_(input_size=size or _input_size_for(dataset, config.long_side, config.roi))
+    return config.with_(mean=config.resolved_mean, std=config.resolved_std), why
+
+
+def _gray_frames(dataset: Dataset) -> bool:
+    """Whether the training frames are stored with one channel (the first readable one decides)."""
+    import cv2
+    import numpy as np
+
+    for sample in dataset.split("train")[:5]:
+        img = cv2.imread(str(dataset.abspath(sample)), cv2.IMREAD_UNCHANGED)
+        if img is not None:
+            return img.ndim == 2 or img.shape[2] == 1 or bool(np.array_equal(img[..., 0], img[..., 1])
+                                                               and np.array_equal(img[..., 1], img[..., 2]))
+    return False
 
 
 def _input_size_for(dataset: Dataset, long_side: int, roi: tuple[int, int, int, int] | None) -> tuple[int, int]:
@@ -125,7 +146,8 @@ def _train(config: TrainConfig, dist: distributed.DistInfo, use_cuda: bool, rep:
     threads = _threads(config)
     torch.set_num_threads(threads)
     dataset = training_dataset(config)
-    config = _resolve(config, dataset)
+    config, why = _resolve(config, dataset)
+    rep.message(why)
     run = RunDir(config.out_path)
     if dist.is_main:
         run.prepare(config, restart=restart)  # refuses a folder holding a run with other settings
@@ -140,7 +162,8 @@ def _train(config: TrainConfig, dist: distributed.DistInfo, use_cuda: bool, rep:
     preparer = Preparer(PreprocessConfig(tuple(config.input_size), config.color, config.resolved_mean,
                                          config.resolved_std, config.roi,
                                          None if config.fixture == "none" else config.fixture,
-                                         config.fixture_margin))
+                                         config.fixture_margin, scale=config.scale,
+                                         tile=config.tile if config.recipe == "native" else None))
     pre = preparer.preprocessor
     rep.message(f"decoding {len(dataset.split('train')) + len(dataset.split('val'))} images once "
                 f"({config.input_size[0]}x{config.input_size[1]} {config.color}, {threads} threads)")
@@ -192,6 +215,7 @@ def _epoch(config: TrainConfig, fit: Fit, epoch: int, val: CachedSplit, classes:
     """One pass over the training images, then the validation figures: the epoch's history row."""
     t0 = time.perf_counter()
     fit.sampler.set_epoch(epoch)
+    fit.loader.dataset.set_epoch(epoch)  # native crops: where they fall
     torch.manual_seed(epoch_seed(config.seed, epoch, dist.rank))  # dropout
     fit.augment.set_random_seed(epoch_seed(config.seed, epoch, dist.rank))
     rep.start(f"epoch {epoch}/{config.epochs}", len(fit.loader))

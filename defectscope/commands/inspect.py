@@ -138,9 +138,9 @@ def _report(predictor, files: list[Path], out: Path, labels: Path | None, fail_o
                           pass_classes=card.pass_classes, resume=resume)
     explainer = None
     if heatmaps:
-        from inspection.explain import Explainer
+        from inspection.overlay import explainer_for
 
-        explainer = Explainer(predictor.bundle, threads=1)  # see Explainer: fewer threads, less spinning
+        explainer = explainer_for(predictor.bundle, threads=1)  # see Explainer: fewer threads, less spinning
     todo = writer.todo(files)
     if writer.resumed:
         err_console.print(f"resuming: {writer.resumed} files already in the report, {len(todo)} to go")

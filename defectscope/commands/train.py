@@ -35,8 +35,17 @@ def train_cmd(
     carve_val: float = typer.Option(None, "--carve-val", min=0.01, max=0.9, help="Validate on this share of train "
                                     "(whole groups, stratified) when the dataset has no val split, or of the "
                                     "other folds with --fold (default 0.2); recorded on the card."),
-    arch: str = typer.Option(None, help="Architecture: defectnet (default, trains from scratch on "
-                             "CPUs), mobilenet_v3_small, mobilenet_v3_large, resnet18, resnet50 or efficientnet_b0."),
+    recipe: str = typer.Option(None, help="auto (default: chosen from the data, and said why), whole-frame (resize "
+                               "each frame to the input size) or native (a defect-map network on crops at the "
+                               "camera's resolution, whole frames inferred)."),
+    arch: str = typer.Option(None, help="Architecture: whole-frame defectnet (default, trains from scratch on "
+                             "CPUs), mobilenet_v3_small, mobilenet_v3_large, resnet18, resnet50 or efficientnet_b0; "
+                             "native segdec."),
+    scale: float = typer.Option(None, help="Native recipe: model pixels per camera pixel (default: keeps the "
+                                "thinnest defects in the masks 4 px wide; 1, 0.5, 0.25 or 0.125)."),
+    crop: int = typer.Option(None, help="Native recipe: training crop side in model pixels (default 256)."),
+    tile: int = typer.Option(None, help="Native recipe: infer frames in overlapping tiles of this side (model "
+                             "pixels, a multiple of 16 above 128) to bound memory; the same answer as one pass."),
     input_size: str = typer.Option(None, help="Model input, N or HEIGHTxWIDTH (default: see --long-side)."),
     long_side: int = typer.Option(None, min=16, help="Without --input-size: longer side in pixels, the camera's "
                                   "aspect ratio kept (default 160)."),
@@ -45,11 +54,14 @@ def train_cmd(
                                 "dataset's hint, else none)."),
     mask_loss: float = typer.Option(None, min=0, help="Weight of the auxiliary defect-mask loss when the dataset "
                                     "has masks (default 1; 0 turns it off)."),
-    epochs: int = typer.Option(None, min=1, help="Most epochs to train (default 40; early stopping may end sooner)."),
+    epochs: int = typer.Option(None, min=1, help="Most epochs to train (default whole-frame 40, early stopping may "
+                               "end sooner; native 120)."),
     batch_size: int = typer.Option(None, min=2, help="Images per step (default 16)."),
     lr: float = typer.Option(None, help="Peak learning rate of AdamW (default 0.001)."),
-    patience: int = typer.Option(None, min=0, help="Epochs without improvement before stopping (0 = never)."),
-    monitor: str = typer.Option(None, help="macro_f1 (default), accuracy or loss on the val split."),
+    patience: int = typer.Option(None, min=0, help="Epochs without improvement before stopping (0 = never; "
+                                 "default whole-frame 10, native 0)."),
+    monitor: str = typer.Option(None, help="Which epoch is kept: macro_f1 (whole-frame default), accuracy or loss "
+                                "on the val split, or last (native default)."),
     balance: str = typer.Option(None, help="Class imbalance: loss (weighted loss, default), sampler or none."),
     weights: str = typer.Option(None, help="Pretrained weights: a torchvision name or a local .pth/.safetensors."),
     init_from: Path = typer.Option(None, "--init-from", help="Fine-tune this bundle (new classes allowed)."),
@@ -68,7 +80,8 @@ def train_cmd(
     restart: bool = typer.Option(False, "--restart", help="Discard a previous run in --out and start over."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
 ) -> None:
-    """Train a classifier, calibrate its fail threshold on val, and write a model bundle to OUT/bundle.
+    """Train a classifier (or, for large frames with small masked defects, a defect-map network at native
+    resolution), calibrate its fail threshold on val, and write a model bundle to OUT/bundle.
 
     Runs under torchrun for several GPUs or machines:
     torchrun --nproc_per_node 2 --no-python defectscope train ...
@@ -83,7 +96,8 @@ def train_cmd(
         except (OSError, json.JSONDecodeError) as exc:
             fail(f"cannot read training config {config}: {exc}")
     flags = {
-        "data": str(data), "out": str(out), "arch": arch, "color": color, "fixture": fixture,
+        "data": str(data), "out": str(out), "recipe": recipe, "arch": arch, "scale": scale, "crop": crop, "tile": tile,
+        "color": color, "fixture": fixture,
         "mask_loss": mask_loss, "epochs": epochs,
         "batch_size": batch_size, "lr": lr, "patience": patience, "monitor": monitor, "balance": balance,
         "weights": weights, "init_from": str(init_from) if init_from else None, "target_recall": target_recall,

@@ -16,7 +16,7 @@ from qa.report.template import SCRIPT, STYLE
 GALLERY_MAX = 200  # escapes / false rejects shown with thumbnails; the table has them all
 GALLERY_OPEN = 24  # longer galleries start folded
 TABLE_KEYS = ("path", "verdict", "label", "defect_score", "confidence", "truth", "thumbnail", "heatmap",
-              "heatmap_target", "error")
+              "heatmap_target", "error", "regions", "width", "height")
 
 
 def _pct(x: float | None) -> str:
@@ -107,7 +107,8 @@ def render_html(rows: Sequence[dict[str, Any]], s: Summary, *, title: str) -> st
 <button id="next">▶</button></span><span id="pageinfo" class="muted"></span></div>
 <table id="rows"><thead><tr><th>image</th><th data-key="path">path</th><th data-key="verdict">verdict</th>
 <th data-key="label">label</th><th data-key="defect_score">defect score</th><th data-key="confidence">confidence</th>
-{truth_th}<th>heatmap</th><th data-key="error">error</th></tr></thead><tbody id="body"></tbody></table></section>
+{truth_th}<th>heatmap</th><th>defect regions (frame pixels)</th><th data-key="error">error</th></tr></thead>
+<tbody id="body"></tbody></table></section>
 </main><div id="zoom"><img id="zoomimg" alt="enlarged"></div>
 <script type="application/json" id="data">{_json_for_script({"rows": table_rows, "has_truth": has_truth})}</script>
 <script>{SCRIPT}</script></body></html>

@@ -18,7 +18,7 @@ from qa.batch import ItemResult
 
 ASSET_KEYS = ("thumbnail", "heatmap")
 FIELDS = ("path", "verdict", "label", "confidence", "defect_score", "model_name", "model_version",
-          "sha256", "width", "height", "error", "heatmap_target", "heatmap_peak", "heatmap_file")
+          "sha256", "width", "height", "error", "heatmap_target", "heatmap_peak", "heatmap_file", "regions")
 
 
 def row_from_result(res: ItemResult) -> dict[str, Any]:
@@ -38,6 +38,7 @@ def row_from_result(res: ItemResult) -> dict[str, Any]:
         "heatmap_target": res.heatmap_target,
         "heatmap_peak": list(res.heatmap_peak) if res.heatmap_peak else None,
         "timings_ms": {k: round(ms, 3) for k, ms in v.timings_ms.items()} if v else {},  # inspection.timing names
+        "regions": [r.to_dict() for r in v.regions] if v else [],  # a defect-map model's: where, in frame pixels
     }
     for key in ASSET_KEYS:
         data = getattr(res, key)
@@ -54,6 +55,13 @@ def to_jsonl(rows: Sequence[dict[str, Any]]) -> str:
     return "".join(json.dumps(public(r), ensure_ascii=False) + "\n" for r in rows)
 
 
+def regions_text(regions: Sequence[dict[str, Any]] | None) -> str | None:
+    """``label x,y,w,h peak`` per region (frame pixels), ``; ``-separated: one spreadsheet cell."""
+    if not regions:
+        return None
+    return "; ".join(f"{r['label']} {','.join(map(str, r['box']))} {r['peak']:.3f}" for r in regions)
+
+
 def to_csv(rows: Sequence[dict[str, Any]], classes: Sequence[str]) -> str:
     """One column per class score (``score_<class>``), and ``truth`` when labels were given."""
     has_truth = any("truth" in r for r in rows)
@@ -65,7 +73,8 @@ def to_csv(rows: Sequence[dict[str, Any]], classes: Sequence[str]) -> str:
         scores = r.get("scores") or {}
         peak = r.get("heatmap_peak")
         line = [r.get(k) for k in FIELDS[:5]] + [scores.get(c) for c in classes] + [
-            (" ".join(map(str, peak)) if peak else None) if k == "heatmap_peak" else r.get(k) for k in FIELDS[5:]
+            (" ".join(map(str, peak)) if peak else None) if k == "heatmap_peak"
+            else regions_text(r.get("regions")) if k == "regions" else r.get(k) for k in FIELDS[5:]
         ]
         if has_truth:
             line.append(r.get("truth"))

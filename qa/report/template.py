@@ -27,6 +27,9 @@ th{background:#f0f2f5;font-weight:600}td.n{text-align:right;font-variant-numeric
 #zoom img{max-width:90vw;max-height:90vh;image-rendering:auto;min-width:40vw}
 .muted{color:#6b7280}#evaluation h2{margin-top:14px;display:inline-block}summary{cursor:pointer}
 .diag{background:#e8f5ec}
+.framed{position:relative;display:inline-block}.framed .box{position:absolute;border:2px solid #ff2d55;
+box-sizing:border-box;pointer-events:none;min-width:3px;min-height:3px}
+.regions{font-size:12px;font-variant-numeric:tabular-nums}
 """
 
 SCRIPT = """
@@ -44,6 +47,20 @@ function img(b64, cls, alt) {
   if (cls) { i.className = cls; i.onclick = () => { $('zoomimg').src = i.src; $('zoom').style.display = 'flex'; }; }
   return i;
 }
+function framed(r) {  // the thumbnail with each defect region's box drawn over it (percent of the frame)
+  const f = el('span', {class: 'framed'}); f.append(img(r.thumbnail, 'heat', 'thumbnail'));
+  for (const g of (r.regions || [])) {
+    if (!r.width || !r.height) break;
+    const [x, y, w, h] = g.box;
+    f.append(el('span', {class: 'box', title: g.label + ' ' + g.peak.toFixed(3),
+      style: `left:${100 * x / r.width}%;top:${100 * y / r.height}%;width:${100 * w / r.width}%;` +
+             `height:${100 * h / r.height}%`}));
+  }
+  return f;
+}
+function regionText(g) {
+  return `${g.label} at ${g.box[0]},${g.box[1]} (${g.box[2]}x${g.box[3]} px) ${g.peak.toFixed(3)}`;
+}
 function num(v) { return v === null || v === undefined ? '' : v.toFixed(3); }
 function apply() {
   const q = $('q').value.toLowerCase(), f = $('f').value;
@@ -58,7 +75,7 @@ function render() {
   const body = $('body'); body.replaceChildren();
   for (const r of view.slice(page * PAGE, page * PAGE + PAGE)) {
     const tr = el('tr');
-    const t = el('td'); if (r.thumbnail) t.append(img(r.thumbnail, 'heat', 'thumbnail')); tr.append(t);
+    const t = el('td'); if (r.thumbnail) t.append(framed(r)); tr.append(t);
     tr.append(el('td', {class: 'path'}, r.path));
     const v = el('td'); v.append(el('span', {class: 'badge ' + r.verdict}, r.verdict)); tr.append(v);
     tr.append(el('td', {}, r.label || ''));
@@ -67,6 +84,12 @@ function render() {
     if (D.has_truth) tr.append(el('td', {}, r.truth || ''));
     const h = el('td'); if (r.heatmap) h.append(img(r.heatmap, 'heat', 'heatmap of ' + (r.heatmap_target || '')));
     tr.append(h);
+    const g = el('td', {class: 'regions'});
+    (r.regions || []).forEach((x, i) => {
+      if (i) g.append(el('br'));
+      g.append(document.createTextNode(regionText(x)));
+    });
+    tr.append(g);
     tr.append(el('td', {class: 'error'}, r.error || ''));
     body.append(tr);
   }

@@ -110,8 +110,9 @@ async def verdict_image(service: ServiceDep, _: EngineerRole, verdict_id: Verdic
     return Response(jpg, media_type="image/jpeg", headers=_IMAGE_HEADERS)
 
 
-@router.get("/v1/review/verdicts/{verdict_id}/heatmap", summary="Grad-CAM overlay of a logged verdict's kept "
-            "image, by the model now serving (engineer)", response_class=Response, tags=["review"])
+@router.get("/v1/review/verdicts/{verdict_id}/heatmap", summary="Heatmap overlay (the defect map, or Grad-CAM) "
+            "of a logged verdict's kept image, by the model now serving (engineer)", response_class=Response,
+            tags=["review"])
 async def verdict_heatmap(service: ServiceDep, _: EngineerRole, verdict_id: VerdictId) -> Response:
     predictor = service.require_ready()
     loop = asyncio.get_running_loop()
@@ -123,7 +124,7 @@ async def verdict_heatmap(service: ServiceDep, _: EngineerRole, verdict_id: Verd
             item = await service.explain_pool.run(_decoded, service, predictor, data)
         except (ImageDecodeError, PreprocessError) as exc:
             raise ApiError(422, "undecodable_image", str(exc)) from None
-        e = await service.explain_pool.explain(predictor, item.image, item.size, item.inputs)
+        e = await service.explain_pool.explain(predictor, item)
         jpg = await service.explain_pool.run(encode_image, e.overlay, ".jpg", 85)
     return Response(jpg, media_type="image/jpeg",
                     headers={**_IMAGE_HEADERS, "X-Model-Version": predictor.card.version})

@@ -146,6 +146,30 @@ async function label(v, cls, newClass, out, card) {
   } catch (e) { out.textContent = 'not saved: ' + e.message; out.className = 'result bad'; }
 }
 
+// a defect-map model's regions as boxes over an image of the frame (any size); (w, h): the frame's size in
+// pixels, which the boxes are in; without it, the image's own (a log written before frames were recorded)
+function framed(img, regions, w, h) {
+  const f = el('span', {class: 'framed'}, img);
+  if (!regions || !regions.length) return f;
+  const draw = () => {
+    const fw = w || img.naturalWidth, fh = h || img.naturalHeight;
+    if (!fw || !fh) return;
+    for (const g of regions) {
+      const [x, y, bw, bh] = g.box;
+      const b = el('span', {class: 'box', title: `${g.label} ${g.peak.toFixed(3)}`});
+      Object.assign(b.style, {left: `${100 * x / fw}%`, top: `${100 * y / fh}%`, width: `${100 * bw / fw}%`, height: `${100 * bh / fh}%`});
+      f.append(b);
+    }
+  };
+  if (w && h) draw(); else if (img.complete && img.naturalWidth) draw(); else img.addEventListener('load', draw, {once: true});
+  return f;
+}
+function regionsLine(regions) {
+  if (!regions || !regions.length) return null;
+  return el('div', {class: 'regions'}, 'regions: ' + regions.map((g) =>
+    `${g.label} at ${g.box[0]},${g.box[1]} (${g.box[2]}x${g.box[3]} px, ${g.peak.toFixed(2)})`).join('; '));
+}
+
 async function reviewCard(v) {
   const out = el('div', {class: 'result'});
   const card = el('div', {class: 'review-card ' + outcomeClass(v.verdict), 'data-id': String(v.id)});
@@ -156,8 +180,9 @@ async function reviewCard(v) {
     'data-label': c, onclick: () => label(v, c, false, out, card)}, c === v.label ? `confirm ${c}` : c));
   const custom = el('input', {placeholder: 'new class', size: '10', maxlength: '64'});
   card.append(
-    el('div', {class: 'pics'}, await image(`/v1/review/verdicts/${v.id}/image?size=full`), heat),
+    el('div', {class: 'pics'}, framed(await image(`/v1/review/verdicts/${v.id}/image?size=full`), v.regions, v.width, v.height), heat),
     el('div', {}, badge(v.verdict), ` ${v.label} · defect score ${v.defect_score.toFixed(3)} · ${v.station || 'unknown'} · ${time(v.ts)} · #${v.id}`),
+    ...[regionsLine(v.regions)].filter(Boolean),
     el('div', {class: 'buttons'}, ...buttons, custom, el('button', {type: 'button', onclick: () => {
       if (custom.value.trim()) label(v, custom.value.trim(), true, out, card); }}, 'add as new class')),
     out);
@@ -191,8 +216,12 @@ async function uploadFiles(files) {
       const c = el('div', {class: 'review-card ' + (it.result ? outcomeClass(it.result.verdict) : 'error')}, el('div', {class: 'name'}, it.name));
       if (it.result) {
         const res = it.result, ex = res.explanation;
-        if (ex && /^[A-Za-z0-9+/=]+$/.test(ex.overlay_png)) c.append(el('img', {src: 'data:image/png;base64,' + ex.overlay_png, alt: 'heatmap'}));
+        if (ex && /^[A-Za-z0-9+/=]+$/.test(ex.overlay_png)) {
+          c.append(framed(el('img', {src: 'data:image/png;base64,' + ex.overlay_png, alt: 'heatmap'}), res.regions,
+            res.image.width, res.image.height));
+        }
         c.append(el('div', {}, badge(res.verdict), ` ${res.label} · defect score ${res.defect_score.toFixed(3)}`));
+        const line = regionsLine(res.regions); if (line) c.append(line);
         if (res.reason) c.append(el('div', {class: 'bad'}, res.reason));
       } else c.append(el('div', {}, badge('error'), ' ', it.error.message));
       return c;

@@ -1,0 +1,155 @@
+"""Which recipe suits a dataset: whole-frame classification, or a defect map at native resolution.
+
+Shrinking a frame to a 160-pixel side keeps a scratch across a 200x200 steel patch but erases a
+ten-pixel crack on a 500x1260 commutator (KolektorSDD: ROC AUC 0.83 that way). The native recipe
+needs masks to find defects in its crops, so it is chosen when
+
+* most defect images (``MASKED_SHARE``) have a mask,
+* the frames are large: a long side over ``LARGE`` times the whole-frame input's (below that the
+  whole-frame recipe loses little and its fixed input is faster), and
+* the thinnest defects (the tenth percentile of the masks' stroke width) would be thinner than
+  ``VANISH_PX`` pixels at the whole-frame input, i.e. they would all but vanish there.
+
+Its scale keeps those thin defects at least ``KEEP_PX`` model pixels wide, in steps of a half
+(OpenCV decodes JPEGs directly at 1/2, 1/4, 1/8), so a model never sees more pixels than it needs.
+A fixtured part keeps the whole-frame recipe for now: the native recipe's fixed window around the
+part is not measured yet. Every rule gives its reason; ``recipe=`` in the config overrides it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from datasets.layout import Dataset
+from training.config import TrainConfig, TrainConfigError
+
+MASKED_SHARE = 0.8
+VANISH_PX = 1.5
+LARGE = 2.0
+KEEP_PX = 4.0
+SCALES = (1.0, 0.5, 0.25, 0.125)
+NATIVE_CROP = 256
+MASKS_READ = 200  # enough masks to know the defects' widths
+
+
+@dataclass(frozen=True)
+class DefectSizes:
+    frame: tuple[int, int]  # (h, w) of the frames, camera pixels
+    masked: int  # defect images with a mask
+    defects: int  # defect images
+    thin_px: float | None  # tenth percentile of the defects' stroke width, camera pixels
+
+
+@dataclass(frozen=True)
+class Choice:
+    recipe: str  # "native" or "whole-frame"
+    scale: float | None
+    reason: str
+
+
+def measure(dataset: Dataset, pass_classes: tuple[str, ...]) -> DefectSizes:
+    """The frame size and the defects' widths, from the training split's masks."""
+    from inspection.imageinfo import read_image_info
+
+    samples = dataset.split("train")
+    defects = [s for s in samples if s.label not in pass_classes]
+    masked = [s for s in defects if s.mask]
+    frame = (0, 0)
+    for s in samples[:20]:
+        try:
+            info = read_image_info(dataset.abspath(s).read_bytes())
+            frame = (info.height, info.width)
+            break
+        except Exception:  # an unreadable image is reported by the loader; try the next
+            continue
+    widths: list[float] = []
+    for s in masked[:MASKS_READ]:
+        m = cv2.imread(str(dataset.root / s.mask), cv2.IMREAD_GRAYSCALE)
+        if m is None:
+            continue
+        m = (m > 0).astype(np.uint8)
+        n, comp = cv2.connectedComponents(m, connectivity=8)
+        dist = cv2.distanceTransform(m, cv2.DIST_L2, 3)
+        for k in range(1, n):  # a component's stroke width: twice its deepest interior distance
+            widths.append(2.0 * float(dist[comp == k].max()))
+    thin = float(np.percentile(widths, 10)) if widths else None
+    return DefectSizes(frame, len(masked), len(defects), thin)
+
+
+def native_scale(thin_px: float) -> float:
+    """The smallest scale of ``SCALES`` that keeps ``thin_px`` at least ``KEEP_PX`` model pixels."""
+    for s in reversed(SCALES):
+        if thin_px * s >= KEEP_PX:
+            return s
+    return SCALES[0]
+
+
+def choose(dataset: Dataset, pass_classes: tuple[str, ...], whole_frame_side: int, fixture: str) -> Choice:
+    sizes = measure(dataset, pass_classes)
+    whole = "whole-frame"
+    if fixture != "none":
+        return Choice(whole, None, f"the part is found in the frame (fixture {fixture}): whole-frame recipe")
+    if sizes.defects == 0 or sizes.masked < MASKED_SHARE * sizes.defects or sizes.thin_px is None:
+        return Choice(whole, None, f"{sizes.masked} of {sizes.defects} defect images have a mask (the native "
+                                   f"recipe needs {MASKED_SHARE:.0%}): whole-frame recipe")
+    if max(sizes.frame) <= LARGE * whole_frame_side:
+        return Choice(whole, None, f"{sizes.frame[1]}x{sizes.frame[0]} frames are at most {LARGE:g}x the "
+                                   f"{whole_frame_side}-px whole-frame input: whole-frame recipe")
+    shrink = whole_frame_side / max(sizes.frame)
+    at_whole = sizes.thin_px * shrink
+    if at_whole >= VANISH_PX:
+        return Choice(whole, None, f"the thinnest defects stay {at_whole:.1f} px wide at a {whole_frame_side}-px "
+                                   "long side: whole-frame recipe")
+    scale = native_scale(sizes.thin_px)
+    return Choice("native", scale, f"the thinnest defects are {sizes.thin_px:.0f} px wide in "
+                                   f"{sizes.frame[1]}x{sizes.frame[0]} frames and would shrink to {at_whole:.1f} px "
+                                   f"at a {whole_frame_side}-px long side: native recipe (segdec, defect maps) at "
+                                   f"scale {scale:g}, keeping them {sizes.thin_px * scale:.0f} px")
+
+
+WHOLE_FRAME_DEFAULTS = {"arch": "defectnet", "epochs": 40, "patience": 10, "monitor": "macro_f1"}
+# a map model keeps sharpening its map long after val accuracy settles, and a val split with a
+# handful of defects picks a noisy "best" epoch: run the cosine schedule out and keep the last one
+# (KolektorSDD fold 0: AP 0.965 after 40 epochs, 0.992-1.000 after 100-120; best-by-val-loss
+# picked epoch 47 of 100, test AP 0.984)
+NATIVE_DEFAULTS = {"arch": "segdec", "epochs": 120, "patience": 0, "monitor": "last"}
+
+
+def resolve(config: TrainConfig, dataset: Dataset) -> tuple[TrainConfig, str]:
+    """``config`` with its recipe and the recipe's defaults filled in, and why that recipe."""
+    from inspection.card import MAP_ARCHS
+
+    pass_classes = tuple(dataset.info.pass_classes)
+    recipe, scale = config.recipe, config.scale
+    if recipe != "auto":
+        why = f"{recipe} recipe, as asked"
+    elif config.arch is not None:
+        recipe = "native" if config.arch in MAP_ARCHS else "whole-frame"
+        why = f"{recipe} recipe: arch {config.arch} was asked for"
+    elif config.scale is not None or config.crop is not None or config.tile is not None:
+        recipe, why = "native", "native recipe: a scale, crop or tile was asked for"
+    else:
+        choice = choose(dataset, pass_classes, config.long_side, config.fixture)
+        recipe, scale, why = choice.recipe, choice.scale, choice.reason
+    defaults = NATIVE_DEFAULTS if recipe == "native" else WHOLE_FRAME_DEFAULTS
+    config = config.with_(recipe=recipe, **{k: v for k, v in defaults.items() if getattr(config, k) is None})
+    if recipe == "whole-frame":
+        if config.arch in MAP_ARCHS:
+            raise TrainConfigError(f"arch {config.arch} is a native-resolution defect-map network: "
+                                   "use recipe native (or leave recipe auto)")
+        return config, why
+    if config.arch not in MAP_ARCHS:
+        raise TrainConfigError(f"the native recipe trains a defect-map network ({', '.join(MAP_ARCHS)}), "
+                               f"not {config.arch}")
+    if config.fixture != "none":
+        raise TrainConfigError("the native recipe does not handle a fixtured part yet: use --fixture none "
+                               "or the whole-frame recipe")
+    sizes = measure(dataset, pass_classes)
+    if scale is None:
+        scale = native_scale(sizes.thin_px) if sizes.thin_px is not None else 0.5
+    fh, fw = (max(1, int(v * scale)) for v in sizes.frame)
+    crop = config.crop or max(32, min(NATIVE_CROP, fh // 16 * 16, fw // 16 * 16))
+    return config.with_(scale=scale, crop=crop, input_size=(crop, crop)), why
