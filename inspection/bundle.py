@@ -35,11 +35,12 @@ def sha256_file(path: Path) -> str:
 
 def build_model(card: ModelCard, weights: str | Path | None = None) -> nn.Module:
     """The card's architecture with its class count and input channels (untrained unless ``weights``)."""
+    from inspection.decision import defect_mask
     from inspection.models import create_model
 
     return create_model(card.arch, num_classes=card.num_classes, weights=weights,
                         in_channels=card.preprocess.channels, map_channels=len(card.map_classes),
-                        defect=[c not in card.pass_classes for c in card.classes])
+                        defect=defect_mask(card.classes, card.pass_classes).tolist())
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
@@ -36,6 +37,11 @@ class Thresholds:
             raise BundleError(f"fail threshold {self.fail} must lie in [0, 1]")
         if self.review is not None and not 0.0 <= self.review <= self.fail:
             raise BundleError(f"review threshold {self.review} must lie in [0, fail={self.fail}]")
+
+
+def map_classes(classes: Sequence[str], pass_classes: Sequence[str]) -> tuple[str, ...]:
+    """The class of each defect-map channel: the defect classes (every class when none passes)."""
+    return tuple(c for c in classes if c not in pass_classes) or tuple(classes)
 
 
 @dataclass(frozen=True)
@@ -80,8 +86,7 @@ class ModelCard:
 
     @property
     def map_classes(self) -> tuple[str, ...]:
-        """The class of each defect-map channel: the defect classes (every class when none passes)."""
-        return self.defect_classes or self.classes
+        return map_classes(self.classes, self.pass_classes)
 
     def with_(self, **changes: Any) -> ModelCard:
         return replace(self, **changes)
@@ -101,7 +106,7 @@ class ModelCard:
                     f"({CARD_FORMAT}): upgrade defectscope"
                 )
             pre = dict(raw["preprocess"])
-            for key in ("input_size", "mean", "std", "roi", "window"):
+            for key in ("input_size", "mean", "std", "roi"):
                 if pre.get(key) is not None:
                     pre[key] = tuple(pre[key])
             fields = dict(raw)

@@ -68,13 +68,3 @@ def crop_box(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
         image = cv2.copyMakeBorder(image, *pad, cv2.BORDER_REPLICATE)
         x, y = x + pad[2], y + pad[0]
     return image[y : y + bh, x : x + bw]
-
-
-def window_box(image: np.ndarray, polarity: str, size: tuple[int, int]) -> tuple[int, int, int, int]:
-    """A box of fixed ``size`` (h, w) centred on the part (on the frame's centre when none is found),
-    so every frame of a line gives the model the same input size (native resolution)."""
-    h, w = image.shape[:2]
-    found = locate_part(image, polarity)
-    cx, cy = (w / 2, h / 2) if found is None else (found[0] + found[2] / 2, found[1] + found[3] / 2)
-    bh, bw = size
-    return round(cx - bw / 2), round(cy - bh / 2), bw, bh

@@ -27,7 +27,7 @@ import numpy as np
 
 from inspection.bundle import Bundle, load_bundle
 from inspection.card import ModelCard
-from inspection.decision import DecisionRule
+from inspection.decision import DecisionRule, defect_mask
 from inspection.decode import DEFAULT_MAX_PIXELS, decode_image
 from inspection.errors import ImageDecodeError, PreprocessError
 from inspection.imageinfo import read_image_info
@@ -152,6 +152,7 @@ class Predictor:
         self.preparer = Preparer(self.card.preprocess, self.card.quality, max_pixels=max_pixels,
                                  reduced_decode=reduced_decode)
         self.rule = DecisionRule(self.card)
+        self._defect = defect_mask(self.card.classes, self.card.pass_classes)  # for tiled inference
 
     @classmethod
     def from_path(cls, path: str | Path, **kwargs: Any) -> Predictor:
@@ -171,7 +172,7 @@ class Predictor:
         backend is taken as the probabilities alone."""
         tile = self.card.preprocess.tile
         if tile is not None and self.card.has_map:
-            return tiled_infer(self.backend, batch, tile, [c not in self.card.pass_classes for c in self.card.classes])
+            return tiled_infer(self.backend, batch, tile, self._defect)
         return as_output(self.backend(batch))
 
     def classify(self, items: Sequence[Item]) -> list[Item]:

@@ -10,8 +10,7 @@ Two geometries:
 * native resolution (``scale`` set): the frame keeps its own size times ``scale`` (1: camera
   pixels; 0.5: half), so a two-pixel crack stays one or two pixels, and is padded to a multiple
   of ``NATIVE_MULTIPLE`` for a fully convolutional network; ``input_size`` is then the size of the
-  training crops. A fixtured part is cut out with a box of fixed size (``window``, camera
-  pixels) centred on it, so every frame of a line has the same model input and batches.
+  training crops.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ import cv2
 import numpy as np
 
 from inspection.errors import PreprocessError
-from inspection.fixture import FIXTURES, crop_box, fixture_box, window_box
+from inspection.fixture import FIXTURES, crop_box, fixture_box
 
 NATIVE_MULTIPLE = 16  # a native-resolution input is padded to this (the network's deepest stride)
 # input pixels each side of a tile that its kept map cells stay away from: the measured reach of a segdec
@@ -44,14 +43,13 @@ class PreprocessConfig:
     fixture: str | None = None  # "bright" / "dark": crop around the part found in the frame (see fixture.py)
     fixture_margin: float = 0.05  # context kept around the part, as a fraction of its size per side
     scale: float | None = None  # native resolution: model pixels per camera pixel; None: resize to input_size
-    window: tuple[int, int] | None = None  # native with a fixture: (h, w) camera pixels of the box around the part
     tile: int | None = None  # native: infer in overlapping tiles of at most this side (model pixels); None: one pass
 
     def __post_init__(self) -> None:
         if self.scale is not None and not 0 < self.scale <= 4:
             raise ValueError(f"scale must lie in (0, 4], not {self.scale}")
-        if (self.window is not None or self.tile is not None) and self.scale is None:
-            raise ValueError("window and tile apply at native resolution only (set scale)")
+        if self.tile is not None and self.scale is None:
+            raise ValueError("tile applies at native resolution only (set scale)")
         if self.tile is not None and (self.tile <= 2 * TILE_MARGIN or self.tile % NATIVE_MULTIPLE):
             raise ValueError(f"tile must be a multiple of {NATIVE_MULTIPLE} above {2 * TILE_MARGIN} "
                              f"(tiles overlap by {2 * TILE_MARGIN} px)")
@@ -83,7 +81,7 @@ class PreprocessConfig:
         the ratio of captured size to ROI size. A fixtured part is assumed to span at least
         half the frame (or ROI), so the decode keeps twice the input size.
         """
-        if self.scale is not None:  # the whole frame at the model's scale (ROI and window keep it)
+        if self.scale is not None:  # the whole frame at the model's scale (an ROI keeps it)
             if captured is None:
                 return 1, 1
             return math.ceil(captured[0] * self.scale), math.ceil(captured[1] * self.scale)
@@ -179,12 +177,6 @@ class Preprocessor:
         x, y, w, h = (0, 0, image.shape[1], image.shape[0]) if cfg.roi is None else self._roi_box(image, captured)
         if cfg.fixture is None:
             return x, y, w, h
-        if cfg.window is not None:  # native: a box of fixed size centred on the part
-            cap = captured or image.shape[:2]
-            wh, ww = max(1, round(cfg.window[0] * image.shape[0] / cap[0])), \
-                max(1, round(cfg.window[1] * image.shape[1] / cap[1]))
-            fx, fy, fw, fh = window_box(image[y : y + h, x : x + w], cfg.fixture, (wh, ww))
-            return x + fx, y + fy, fw, fh
         ih, iw = cfg.input_size
         fx, fy, fw, fh = fixture_box(image[y : y + h, x : x + w], cfg.fixture, cfg.fixture_margin, iw / ih)
         return x + fx, y + fy, fw, fh

@@ -41,12 +41,9 @@ from inspection.defectnet import ResidualBlock, _conv_bn
 
 class SegDecNet(nn.Module):
     def __init__(self, num_classes: int = 2, in_channels: int = 1, map_channels: int = 1,
-                 widths: tuple[int, int, int, int] = (16, 32, 64, 128), weights: None = None,
-                 progress: bool = False, defect: Sequence[bool] | None = None) -> None:
+                 widths: tuple[int, int, int, int] = (16, 32, 64, 128), defect: Sequence[bool] | None = None) -> None:
         """``defect``: per class, whether it is a defect (default: every class but the first)."""
         super().__init__()
-        if weights is not None:
-            raise ValueError("SegDec has no published weights; pass a local weights file instead")
         w0, w1, w2, w3 = widths
         self.stem = _conv_bn(in_channels, w0, 2)  # stride 2
         self.stage1 = ResidualBlock(w0, w1, 2)  # 4

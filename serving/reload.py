@@ -19,7 +19,6 @@ from pydantic import BaseModel, Field
 from inspection.card import ModelCard
 from inspection.errors import BundleError, DefectscopeError, ModelRegistryError
 from inspection.predictor import Predictor
-from inspection.preprocess import NATIVE_MULTIPLE
 from registry import ModelRegistry
 from serving.config import Settings
 from serving.schemas import ModelRef
@@ -110,8 +109,6 @@ def warm_up(predictor: Predictor, max_batch_size: int) -> None:
     card = predictor.card
     pre = card.preprocess
     h, w = pre.input_size
-    if pre.window is not None and pre.scale is not None:  # every frame gets this size: plan for it
-        h, w = (-(-round(v * pre.scale) // NATIVE_MULTIPLE) * NATIVE_MULTIPLE for v in pre.window)
     for n in sorted({1, max_batch_size}):
         out = predictor.infer(np.zeros((n, pre.channels, h, w), np.float32))
         probs = np.asarray(out.probs)

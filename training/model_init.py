@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 from inspection.bundle import load_bundle
-from inspection.card import ModelCard
+from inspection.card import ModelCard, map_classes
+from inspection.decision import defect_mask
 from inspection.models import create_model
 from inspection.segdec import has_map
 
@@ -35,9 +36,7 @@ def from_bundle(path: str, classes: Sequence[str], pass_classes: Sequence[str] =
             new[key] = value
     _copy_by_class(new, old, head, parent.classes, classes)
     if has_map(model):  # the map's last layer has one output channel per defect class
-        old_map = [c for c in parent.classes if c not in parent.pass_classes] or list(parent.classes)
-        new_map = [c for c in classes if c not in pass_classes] or list(classes)
-        _copy_by_class(new, old, MAP_OUT, old_map, new_map)
+        _copy_by_class(new, old, MAP_OUT, parent.map_classes, map_classes(classes, pass_classes))
     model.load_state_dict(new)
     return model, parent
 
@@ -69,6 +68,6 @@ def set_bn_momentum(model: nn.Module, momentum: float) -> None:
 
 def build_network(arch: str, classes: Sequence[str], pass_classes: Sequence[str], channels: int,
                   weights: str | None) -> nn.Module:
-    defect = [c not in pass_classes for c in classes]
+    defect = defect_mask(classes, pass_classes).tolist()
     return create_model(arch, num_classes=len(classes), weights=weights, in_channels=channels,
-                        map_channels=sum(defect) or len(classes), defect=defect)
+                        map_channels=len(map_classes(classes, pass_classes)), defect=defect)

@@ -12,8 +12,8 @@ needs masks to find defects in its crops, so it is chosen when
 
 Its scale keeps those thin defects at least ``KEEP_PX`` model pixels wide, in steps of a half
 (OpenCV decodes JPEGs directly at 1/2, 1/4, 1/8), so a model never sees more pixels than it needs.
-A fixtured part keeps the whole-frame recipe for now: the native recipe's fixed window around the
-part is not measured yet. Every rule gives its reason; ``recipe=`` in the config overrides it.
+A fixtured part keeps the whole-frame recipe for now: native training around a located part is not
+built or measured yet. Every rule gives its reason; ``recipe=`` in the config overrides it.
 """
 
 from __future__ import annotations
@@ -50,21 +50,25 @@ class Choice:
     reason: str
 
 
-def measure(dataset: Dataset, pass_classes: tuple[str, ...]) -> DefectSizes:
-    """The frame size and the defects' widths, from the training split's masks."""
+def frame_size(dataset: Dataset) -> tuple[int, int] | None:
+    """(h, w) of the training frames, from the header of the first readable one."""
+    from inspection.errors import DefectscopeError
     from inspection.imageinfo import read_image_info
 
-    samples = dataset.split("train")
-    defects = [s for s in samples if s.label not in pass_classes]
-    masked = [s for s in defects if s.mask]
-    frame = (0, 0)
-    for s in samples[:20]:
+    for sample in dataset.split("train")[:20]:
         try:
-            info = read_image_info(dataset.abspath(s).read_bytes())
-            frame = (info.height, info.width)
-            break
-        except Exception:  # an unreadable image is reported by the loader; try the next
+            info = read_image_info(dataset.abspath(sample).read_bytes())
+            return info.height, info.width
+        except (OSError, DefectscopeError):  # an unreadable image is reported by the loader; try the next
             continue
+    return None
+
+
+def measure(dataset: Dataset, pass_classes: tuple[str, ...]) -> DefectSizes:
+    """The frame size and the defects' widths, from the training split's masks."""
+    defects = [s for s in dataset.split("train") if s.label not in pass_classes]
+    masked = [s for s in defects if s.mask]
+    frame = frame_size(dataset) or (0, 0)
     widths: list[float] = []
     for s in masked[:MASKS_READ]:
         m = cv2.imread(str(dataset.root / s.mask), cv2.IMREAD_GRAYSCALE)
@@ -87,8 +91,7 @@ def native_scale(thin_px: float) -> float:
     return SCALES[0]
 
 
-def choose(dataset: Dataset, pass_classes: tuple[str, ...], whole_frame_side: int, fixture: str) -> Choice:
-    sizes = measure(dataset, pass_classes)
+def choose(sizes: DefectSizes, whole_frame_side: int, fixture: str) -> Choice:
     whole = "whole-frame"
     if fixture != "none":
         return Choice(whole, None, f"the part is found in the frame (fixture {fixture}): whole-frame recipe")
@@ -122,7 +125,7 @@ def resolve(config: TrainConfig, dataset: Dataset) -> tuple[TrainConfig, str]:
     """``config`` with its recipe and the recipe's defaults filled in, and why that recipe."""
     from inspection.card import MAP_ARCHS
 
-    pass_classes = tuple(dataset.info.pass_classes)
+    sizes = measure(dataset, tuple(dataset.info.pass_classes))
     recipe, scale = config.recipe, config.scale
     if recipe != "auto":
         why = f"{recipe} recipe, as asked"
@@ -132,7 +135,7 @@ def resolve(config: TrainConfig, dataset: Dataset) -> tuple[TrainConfig, str]:
     elif config.scale is not None or config.crop is not None or config.tile is not None:
         recipe, why = "native", "native recipe: a scale, crop or tile was asked for"
     else:
-        choice = choose(dataset, pass_classes, config.long_side, config.fixture)
+        choice = choose(sizes, config.long_side, config.fixture)
         recipe, scale, why = choice.recipe, choice.scale, choice.reason
     defaults = NATIVE_DEFAULTS if recipe == "native" else WHOLE_FRAME_DEFAULTS
     config = config.with_(recipe=recipe, **{k: v for k, v in defaults.items() if getattr(config, k) is None})
@@ -147,7 +150,6 @@ def resolve(config: TrainConfig, dataset: Dataset) -> tuple[TrainConfig, str]:
     if config.fixture != "none":
         raise TrainConfigError("the native recipe does not handle a fixtured part yet: use --fixture none "
                                "or the whole-frame recipe")
-    sizes = measure(dataset, pass_classes)
     if scale is None:
         scale = native_scale(sizes.thin_px) if sizes.thin_px is not None else 0.5
     fh, fw = (max(1, int(v * scale)) for v in sizes.frame)

@@ -13,7 +13,6 @@ from typing import Any
 import torch
 
 from datasets.layout import Dataset, DatasetError
-from inspection.errors import DefectscopeError
 from inspection.predictor import Preparer
 from inspection.preprocess import PreprocessConfig
 from training import distributed
@@ -27,6 +26,7 @@ from training.loop import nll, predict, train_epoch
 from training.metrics import classification_metrics
 from training.plots import learning_curves
 from training.progress import Reporter
+from training.recipe import frame_size
 from training.recipe import resolve as resolve_recipe
 from training.result import TrainResult
 from training.run_dir import RunDir
@@ -86,20 +86,10 @@ def _gray_frames(dataset: Dataset) -> bool:
 
 def _input_size_for(dataset: Dataset, long_side: int, roi: tuple[int, int, int, int] | None) -> tuple[int, int]:
     """Keep the camera's (or ROI's) aspect ratio: the longer side becomes ``long_side``, the other a multiple of 8."""
-    from inspection.imageinfo import read_image_info
-
-    if roi is not None:
-        h, w = roi[3], roi[2]
-    else:
-        for sample in dataset.split("train")[:20]:
-            try:
-                info = read_image_info(dataset.abspath(sample).read_bytes())
-                h, w = info.height, info.width
-                break
-            except (OSError, DefectscopeError):
-                continue
-        else:
-            return long_side, long_side
+    frame = (roi[3], roi[2]) if roi is not None else frame_size(dataset)
+    if frame is None:
+        return long_side, long_side
+    h, w = frame
     short = max(16, round(long_side * min(h, w) / max(h, w) / 8) * 8)
     return (long_side, short) if h >= w else (short, long_side)
 

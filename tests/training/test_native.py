@@ -14,7 +14,7 @@ from inspection.bundle import load_bundle
 from inspection.predictor import Predictor
 from tests.training.conftest import make_marks_dataset
 from training.config import TrainConfig, TrainConfigError
-from training.recipe import choose, native_scale, resolve
+from training.recipe import choose, measure, native_scale, resolve
 from training.trainer import train
 
 SPLITS = {"train": {"good": 8, "scratch": 6, "spot": 6}, "val": {"good": 4, "scratch": 2, "spot": 2},
@@ -23,7 +23,7 @@ SPLITS = {"train": {"good": 8, "scratch": 6, "spot": 6}, "val": {"good": 4, "scr
 
 def test_large_frames_with_thin_masked_defects_get_the_native_recipe(tmp_path) -> None:
     ds = make_marks_dataset(tmp_path / "big", SPLITS, size=(192, 640), masks=True)
-    c = choose(ds, ("good",), 160, "none")
+    c = choose(measure(ds, ("good",)), 160, "none")
     assert c.recipe == "native" and c.scale == 1.0
     assert "native recipe" in c.reason and "640x192" in c.reason
     config, why = resolve(TrainConfig(data=str(ds.root), out=str(tmp_path / "r"), fixture="none"), ds)
@@ -38,12 +38,12 @@ def test_large_frames_with_thin_masked_defects_get_the_native_recipe(tmp_path) -
 
 def test_whole_frame_stays_where_it_is_better_and_says_why(tmp_path) -> None:
     small = make_marks_dataset(tmp_path / "small", SPLITS, size=(41, 53), masks=True)
-    assert choose(small, ("good",), 160, "none").recipe == "whole-frame"  # defects stay visible when shrunk
+    assert choose(measure(small, ("good",)), 160, "none").recipe == "whole-frame"  # defects stay visible when shrunk
     unmasked = make_marks_dataset(tmp_path / "nomask", SPLITS, size=(192, 640), masks=False)
-    c = choose(unmasked, ("good",), 160, "none")
+    c = choose(measure(unmasked, ("good",)), 160, "none")
     assert c.recipe == "whole-frame" and "0 of 12 defect images have a mask" in c.reason
     big = make_marks_dataset(tmp_path / "big", SPLITS, size=(192, 640), masks=True)
-    assert "fixture" in choose(big, ("good",), 160, "bright").reason
+    assert "fixture" in choose(measure(big, ("good",)), 160, "bright").reason
 
 
 def test_native_scale_keeps_the_thinnest_defects_four_pixels_wide() -> None:
