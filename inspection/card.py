@@ -106,6 +106,8 @@ class ModelCard:
                     f"({CARD_FORMAT}): upgrade defectscope"
                 )
             pre = dict(raw["preprocess"])
+            if pre.get("window") is None:  # cards of 0.x wrote the never-used native fixture window as null
+                pre.pop("window", None)
             for key in ("input_size", "mean", "std", "roi"):
                 if pre.get(key) is not None:
                     pre[key] = tuple(pre[key])

@@ -90,6 +90,9 @@ class TrainConfig:
     # out as test, and/or a share of train carved for val when the dataset has none
     fold: int | None = None
     carve_val: float | None = None
+    # cross-fitting (training/crossfit.py): K folds (the dataset's own, or assigned in memory); with
+    # fold None, the final model trains on all of them
+    folds: int | None = None
     epochs: int | None = None  # whole-frame 40; native 120
     batch_size: int = 16  # small batches: twice the steps per CPU-second, which is what from-scratch needs
     lr: float = 1e-3
@@ -105,7 +108,9 @@ class TrainConfig:
     seed: int = 0
     time_limit_min: float | None = None  # stop early (keeping the best epoch) after this many minutes
     target_recall: float = 0.995  # defect recall the fail threshold must reach on validation
-    review_false_reject: float | None = None  # set to add a review band (see calibration.py)
+    # the review band (calibration.py): automatic fails reject at most this share of good parts; None: no band
+    review_false_reject: float | None = 0.01
+    review_budget: float | None = None  # instead: at most this share of all parts goes to review
     no_defects_fallback: bool = False  # calibrate without defects in val: keep 0.5, say so
     device: str = "auto"  # auto, cpu, cuda
     amp: bool = True  # mixed precision, CUDA only
@@ -114,8 +119,9 @@ class TrainConfig:
     eval_batch_size: int = 128
     export_onnx: bool = True
 
-    # fields that change nothing in the result, so a resumed run may differ in them
-    RUNTIME_ONLY = ("threads", "num_workers", "device", "eval_batch_size", "time_limit_min")
+    # fields that change nothing in the result, so a resumed run may differ in them (the fallback only
+    # decides whether a run without val defects refuses or keeps 0.5: any finished run is the same)
+    RUNTIME_ONLY = ("threads", "num_workers", "device", "eval_batch_size", "time_limit_min", "no_defects_fallback")
 
     def __post_init__(self) -> None:
         if self.color not in ("rgb", "gray", "auto"):
@@ -150,8 +156,11 @@ class TrainConfig:
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
             raise TrainConfigError(f"invalid value for {', '.join(bad)}: see 'defectscope train --help'")
-        if self.review_false_reject is not None and not 0 <= self.review_false_reject < 1:
-            raise TrainConfigError("review_false_reject must lie in [0, 1)")
+        for name in ("review_false_reject", "review_budget"):
+            if getattr(self, name) is not None and not 0 <= getattr(self, name) < 1:
+                raise TrainConfigError(f"{name} must lie in [0, 1)")
+        if self.folds is not None and self.folds < 2:
+            raise TrainConfigError(f"cross-fitting needs at least 2 folds, not {self.folds}")
         if self.fold is not None and self.fold < 0:
             raise TrainConfigError(f"fold must be a fold id (0, 1, ...), not {self.fold}")
         if self.carve_val is not None and not 0 < self.carve_val < 1:

@@ -1,5 +1,7 @@
 """Which images a training run trains, validates and tests on: the dataset's own splits, a
-cross-validation fold held out as test (``--fold``), or val carved from train (``--carve-val``).
+cross-validation fold held out as test (``--fold``), val carved from train (``--carve-val``), or
+for cross-fitting (``--folds K``) the same folds assigned in memory when the dataset has none, and
+the final model's view of all of them.
 
 The view is computed in memory, never written to the dataset, and recorded in
 ``dataset.json``'s ``view`` (and from there on the model card), so a card says what its test
@@ -8,7 +10,9 @@ figure was measured on. The same config gives the same view, so a resumed run se
 
 from __future__ import annotations
 
-from datasets.folds import DEFAULT_VAL_FRACTION, fold_view, folds_of
+from dataclasses import replace
+
+from datasets.folds import DEFAULT_VAL_FRACTION, assign_folds, fold_view, folds_of
 from datasets.groups import remembered_group_by
 from datasets.layout import Dataset, DatasetError, DatasetInfo
 from datasets.split import carve_val
@@ -18,6 +22,10 @@ from training.config import TrainConfig
 def training_dataset(config: TrainConfig, dataset: Dataset | None = None) -> Dataset:
     """The dataset as this run sees it; refuses (naming the fix) a dataset without a val split."""
     dataset = dataset if dataset is not None else Dataset.load(config.data)
+    if config.folds is not None:
+        dataset = with_folds(dataset, config.folds)
+        if config.fold is None:
+            return all_folds_view(dataset, config.carve_val or DEFAULT_VAL_FRACTION)
     if config.fold is not None:
         return fold_view(dataset, config.fold, val_fraction=config.carve_val or DEFAULT_VAL_FRACTION)
     folds = folds_of(dataset)
@@ -44,3 +52,35 @@ def training_dataset(config: TrainConfig, dataset: Dataset | None = None) -> Dat
 def view_of(dataset: Dataset) -> dict | None:
     """How ``training_dataset`` derived the splits, or None when they are the dataset's own."""
     return dataset.info.extra.get("view")
+
+
+def with_folds(dataset: Dataset, k: int) -> Dataset:
+    """The dataset with ``k`` folds: its own (which must number ``k``), or assigned in memory over every
+    image outside the test split, grouped as the dataset remembers (the same data gives the same folds)."""
+    have = folds_of(dataset)
+    if have:
+        if len(have) != k:
+            raise DatasetError(f"{dataset.root} is divided into {len(have)} folds, not {k}: pass --folds {len(have)}, "
+                               f"or reassign with 'defectscope dataset split {dataset.root} --folds {k}'")
+        return dataset
+    # the test split stays outside the folds
+    group_by = remembered_group_by(dataset)
+    return dataset.with_samples(assign_folds(dataset.samples, k, group_by=group_by, salt="crossfit"))
+
+
+def all_folds_view(dataset: Dataset, val_fraction: float) -> Dataset:
+    """The final cross-fitted model's view: it trains on every fold. Its val split is a copy of a
+    share of those training images (grouped), so the epoch figures are in-sample and only show
+    progress: its thresholds come from the out-of-fold scores, never from this val. The dataset's
+    own test split (outside the folds) stays its test."""
+    group_by = remembered_group_by(dataset)
+    inside = [replace(s, split="train") for s in dataset.samples if s.fold]
+    carved = carve_val(inside, val_fraction, salt="crossfit-final", group_by=group_by)
+    val = [s for s in carved if s.split == "val"]
+    test = [s for s in dataset.samples if not s.fold and s.split == "test"]
+    how = {"folds": len(folds_of(dataset)), "train": "all folds",
+           "test": "the dataset's test split" if test else "none",
+           "val": f"a {val_fraction:.0%} copy of the training images (in-sample: progress only; thresholds are "
+                  "out-of-fold)"}
+    info = DatasetInfo(dataset.info.classes, dataset.info.pass_classes, {**dataset.info.extra, "view": how})
+    return Dataset(dataset.root, info, inside + val + test)

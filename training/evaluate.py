@@ -14,7 +14,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from datasets.folds import fold_view
@@ -25,6 +24,7 @@ from inspection.card import ModelCard
 from inspection.predictor import Predictor
 from training import plots
 from training.metrics import classification_metrics, roc_curve
+from training.operating import hardest_cases, thumbnail
 from training.report_html import render_report
 from training.scoring import Scored, score_samples
 
@@ -100,12 +100,6 @@ def _held_out_fold(dataset: Dataset, fold: int, card: ModelCard) -> Dataset:
     return fold_view(dataset, fold)
 
 
-def _thumbnail(img: np.ndarray, color: str) -> bytes:
-    bgr = img[:, :, 0] if color == "gray" else cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
-    ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 85])
-    return buf.tobytes() if ok else b""
-
-
 def _write_report(out: Path, bundle: Bundle, scored: Scored, metrics: dict[str, Any], data_root: str) -> Path:
     card = bundle.card
     probs, labels = scored.probs, scored.label_indices(card.classes)
@@ -122,14 +116,16 @@ def _write_report(out: Path, bundle: Bundle, scored: Scored, metrics: dict[str, 
         writer.writerow([path, card.classes[labels[i]], card.classes[preds[i]], outcomes[i], gate,
                          f"{probs[i, preds[i]]:.5f}", f"{scores[i]:.5f}", *(f"{p:.5f}" for p in probs[i])])
     write_text_atomic(out / "predictions.csv", rows.getvalue())
-    images = {"confusion": "confusion.png"}
+    images, cases = {"confusion": "confusion.png"}, None
     plots.confusion(np.asarray(metrics["confusion"]), card.classes, out / images["confusion"])
     pf = metrics.get("pass_fail")
     if pf is not None:
         fpr, tpr = roc_curve(scores, is_defect)
         plots.roc(fpr, tpr, pf["roc_auc"], out / "roc.png")
         plots.score_histogram(scores, is_defect, card.thresholds.fail, card.thresholds.review, out / "scores.png")
-        images.update(roc="roc.png", scores="scores.png")
+        plots.operating_curve(scores, is_defect, card.thresholds.fail, card.thresholds.review, out / "operating.png")
+        images.update(roc="roc.png", scores="scores.png", operating="operating.png")
+        cases = hardest_cases(out, scored.items, scored.paths, scores, is_defect, card)
     # wrong class, or the wrong pass/fail side: an escape or a false reject matters even when typed right
     escapes = is_defect & (outcomes == "pass")
     wrong_side = (escapes | (~is_defect & (outcomes == "fail"))) if pf is not None else np.zeros_like(is_defect)
@@ -140,10 +136,11 @@ def _write_report(out: Path, bundle: Bundle, scored: Scored, metrics: dict[str, 
     mistakes = []
     for k, i in enumerate(bad):
         name = f"thumbs/{k:03d}.jpg"
-        write_bytes_atomic(out / name, _thumbnail(scored.items[i].prepared, card.preprocess.color))
+        write_bytes_atomic(out / name, thumbnail(scored.items[i], card))
         mistakes.append({"thumb": name, "path": scored.paths[i], "label": card.classes[labels[i]],
                          "predicted": card.classes[preds[i]], "confidence": float(probs[i, preds[i]]),
                          "defect_score": float(scores[i]), "escape": bool(escapes[i] and pf is not None)})
     html_path = out / "report.html"
-    write_text_atomic(html_path, render_report(card, metrics, images, mistakes, data_root, total_wrong=total_wrong))
+    write_text_atomic(html_path, render_report(card, metrics, images, mistakes, data_root, total_wrong=total_wrong,
+                                                   cases=cases))
     return html_path

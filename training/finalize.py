@@ -17,7 +17,8 @@ from inspection.bundle import CARD, load_bundle
 from inspection.card import ModelCard, Thresholds
 from inspection.predictor import Predictor
 from inspection.preprocess import Preprocessor
-from training.calibration import calibrate
+from training.calibration import LabelledScores, calibrate, summary
+from training.calibration_report import write_calibration_report
 from training.config import TrainConfig
 from training.data import CachedSplit
 from training.data_view import view_of
@@ -27,33 +28,31 @@ from training.monitoring import learn_quality, score_reference
 from training.progress import Reporter
 from training.result import TrainResult
 from training.run_dir import RunDir
-from training.scoring import Scored, score_samples
+from training.scoring import score_samples
 
 PARITY_IMAGES = 16  # validation images the ONNX export must reproduce
 
 
-def _calibrate(config: TrainConfig, val: Scored, classes: tuple[str, ...], pass_classes: tuple[str, ...],
+def _calibrate(config: TrainConfig, pool: LabelledScores, classes: tuple[str, ...], pass_classes: tuple[str, ...],
                rep: Reporter) -> tuple[Thresholds, dict[str, Any] | None]:
     if not pass_classes or len(pass_classes) == len(classes):
         rep.message("[yellow]no pass/fail calibration[/]: the dataset has no pass class (or no defect class), "
                     "so this model types defects only; the fail threshold stays 0.5")
         return Thresholds(), None
-    cal = calibrate(val.defect_scores(classes, pass_classes), val.is_defect(pass_classes),
-                    target_recall=config.target_recall, review_false_reject=config.review_false_reject,
-                    fallback=config.no_defects_fallback)
-    th = cal.thresholds
+    cal = calibrate(pool.scores, pool.is_defect, target_recall=config.target_recall,
+                    review_false_reject=config.review_false_reject, review_budget=config.review_budget,
+                    fallback=config.no_defects_fallback, source=pool.source)
     if cal.calibrated:
-        rep.message(f"calibrated on {cal.defects} defective / {cal.good} good val images: fail >= {th.fail:.4g}"
-                    + (f", review >= {th.review:.4g}" if th.review is not None else "")
-                    + f"; defect recall {cal.defect_recall:.4f} (target {cal.target_recall}), "
-                    f"false-reject rate {cal.false_reject_rate:.4f}")
+        rep.message(f"calibrated {summary(cal)}; {cal.support}")
     if cal.note:
         rep.message(f"[yellow]calibration note[/]: {cal.note}")
-    return th, cal.to_dict()
+    return cal.thresholds, cal.to_dict()
 
 
 def finalize(config: TrainConfig, dataset: Dataset, model: nn.Module, parent: ModelCard | None, val: CachedSplit,
-             pre: Preprocessor, run: RunDir, rep: Reporter, partial: TrainResult) -> TrainResult:
+             pre: Preprocessor, run: RunDir, rep: Reporter, partial: TrainResult,
+             pool: LabelledScores | None = None) -> TrainResult:
+    """``pool``: calibrate on these scores (out-of-fold ones) instead of the val split's."""
     from training.evaluate import evaluate
 
     classes = tuple(dataset.info.classes)
@@ -77,15 +76,24 @@ def finalize(config: TrainConfig, dataset: Dataset, model: nn.Module, parent: Mo
     threads = torch.get_num_threads()
     scored = score_samples(Predictor(bundle, threads=threads, batch_size=config.eval_batch_size), dataset,
                            dataset.split("val"), threads=threads)
-    thresholds, cal = _calibrate(config, scored, classes, pass_classes, rep)
+    own_val = pool is None  # an out-of-fold pool gets its report from crossfit.py, with its own images
+    if pool is None and pass_classes:
+        pool = LabelledScores(scored.defect_scores(classes, pass_classes), scored.is_defect(pass_classes), "val split")
+    thresholds, cal = _calibrate(config, pool, classes, pass_classes, rep)
     vm = classification_metrics(scored.probs, scored.label_indices(classes), classes, pass_classes, thresholds.fail,
                                 thresholds.review, gate=scored.gate_ok)
-    reference = score_reference(scored.defect_scores(classes, pass_classes), scored.is_defect(pass_classes),
-                                thresholds.fail) if pass_classes else None
-    card = bundle.card.with_(thresholds=thresholds, metrics={"val": vm, "calibration": cal, "val_scores": reference})
+    reference = score_reference(pool.scores, pool.is_defect, thresholds.fail) if pass_classes else None
+    metrics = {"val": vm, "calibration": cal, "val_scores": reference}
+    if cal is not None:
+        metrics["calibration_pool"] = pool.to_dict()  # what 'calibrate --reviewed' adds the line's labels to
+    card = bundle.card.with_(thresholds=thresholds, metrics=metrics)
     write_text_atomic(run.bundle / CARD, card.to_json())  # the thresholds: weights and export are unchanged
     bundle = load_bundle(run.bundle)
     rep.message(f"bundle {bundle.path} (version {bundle.card.version}); val accuracy {vm['accuracy']:.4f}")
+    if cal is not None and cal["calibrated"] and own_val:
+        html = write_calibration_report(run.root / "calibration", bundle.card, cal, pool, scored.items, scored.paths,
+                                        bundle.card)
+        rep.message(f"calibration report {html}")
     test = None
     if dataset.split("test"):
         report = evaluate(bundle.path, dataset, split="test", out=run.eval_test, threads=threads)

@@ -1,4 +1,4 @@
-"""Classification and pass/fail metrics from class probabilities (numpy only, no sklearn).
+"""Classification and pass/fail metrics from class probabilities (numpy, and scipy for exact intervals).
 
 Which classes are defects and how scores become outcomes is ``inspection.decision``'s: the figures
 here are computed with the decision rule the line runs.
@@ -14,6 +14,7 @@ import numpy as np
 from inspection.card import Thresholds
 from inspection.decision import defect_mask, defect_scores, outcomes
 from inspection.types import Outcome
+from training.bounds import intervals
 
 
 def confusion_matrix(labels: np.ndarray, preds: np.ndarray, num_classes: int) -> np.ndarray:
@@ -108,8 +109,9 @@ def pass_fail(scores: np.ndarray, is_defect: np.ndarray, fail: float, review: fl
     if gate is not None:
         out[~np.asarray(gate, dtype=bool)] = Outcome.INVALID.value
     scores, is_defect = np.asarray(scores), np.asarray(is_defect)
-    return {**pass_fail_outcomes(out, is_defect), "roc_auc": roc_auc(scores, is_defect),
-            "average_precision": average_precision(scores, is_defect)}
+    rates = pass_fail_outcomes(out, is_defect)
+    return {**rates, "roc_auc": roc_auc(scores, is_defect), "average_precision": average_precision(scores, is_defect),
+            "intervals": intervals(rates, len(scores))}
 
 
 def classification_metrics(

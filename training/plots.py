@@ -85,3 +85,42 @@ def score_histogram(scores: np.ndarray, is_defect: np.ndarray, fail: float, revi
     ax.set_ylabel("images (log)")
     ax.legend(fontsize=8)
     _save(plt, fig, path)
+
+
+def operating_curve(scores: np.ndarray, is_defect: np.ndarray, fail: float, review: float | None, path: Path) -> None:
+    """Escape, automatic false-reject and review rate over the threshold (logit axis: scores crowd
+    near 0 and 1), with the chosen review and fail thresholds marked."""
+    from training.operating import rates_over
+
+    plt, fig, ax = _figure(7, 4)
+    eps = 1e-6
+    scores = np.clip(np.asarray(scores, dtype=np.float64), eps, 1 - eps)
+    logit = np.log(scores / (1 - scores))
+    marks = [np.log(t / (1 - t)) for t in (fail, review) if t is not None and eps < t < 1 - eps]
+    lo, hi = min(logit.min(), *marks) - 0.5, max(logit.max(), *marks) + 0.5  # the scores' range, a margin
+    grid = 1 / (1 + np.exp(-np.linspace(lo, hi, 400)))
+    grid, esc, fr, rev = rates_over(scores, is_defect, fail, grid)
+    ax.plot(grid, esc, color="tab:red", label="escape rate (defects passed)")
+    ax.plot(grid, fr, color="black", label="false-reject rate (good failed)")
+    ax.plot(grid, rev, color="tab:orange", linestyle="--", label=f"review rate (fail at {fail:.3g})")
+    for t, name, colour in ((review, "review", "tab:orange"), (fail, "fail", "black")):
+        if t is not None:
+            tt = float(np.clip(t, eps, 1 - eps))
+            ax.axvline(tt, color=colour, linewidth=0.8, alpha=0.6)
+            _, e, f, r = rates_over(scores, is_defect, fail, np.array([tt]))
+            # what each threshold is chosen for: review by the escapes (and costs the review rate), fail by
+            # the automatic false rejects
+            ys = [e[0], r[0]] if name == "review" else [f[0]]
+            ax.plot([tt] * len(ys), ys, "o", color=colour)
+            ax.annotate(f"{name} {t:.3g}", (tt, max(ys)), textcoords="offset points", xytext=(4, 6),
+                        fontsize=8, color=colour)
+    ax.set_xscale("logit")
+    ax.set_xlim(grid[0], grid[-1])
+    ax.set_yscale("symlog", linthresh=0.01)  # the rates a line runs at (0-5 %) stay readable next to 100 %
+    ax.set_ylim(0, 1.05)
+    ax.set_yticks([0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1])
+    ax.set_yticklabels(["0", "0.5%", "1%", "2%", "5%", "10%", "20%", "50%", "100%"])
+    ax.set_xlabel("threshold on the defect score")
+    ax.set_ylabel("share of parts")
+    ax.legend(fontsize=8, loc="center right")
+    _save(plt, fig, path)

@@ -1,4 +1,5 @@
-"""A self-contained HTML page for an evaluation: summary, per-class table, plots, mistakes as thumbnails."""
+"""Self-contained HTML pages: an evaluation (summary, per-class table, plots, the operating curve, the
+hardest cases and mistakes as thumbnails) and a calibration (the thresholds with their intervals)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from inspection.card import ModelCard
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}
 td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f3f3f3}td:first-child{text-align:left}
 .grid{display:flex;flex-wrap:wrap;gap:10px}.card{width:150px;font-size:12px}.card img{width:150px}
-.escape{color:#b00;font-weight:bold}img.plot{max-width:640px;margin-right:1em}"""
+.card{overflow-wrap:anywhere}.escape{color:#b00;font-weight:bold}img.plot{max-width:640px;margin-right:1em}.note{color:#7a4b00}"""
 
 
 def _pct(x: float | None) -> str:
@@ -56,7 +57,7 @@ def _mistakes(mistakes: list[dict[str, Any]], total: int) -> str:
 
 
 def render_report(card: ModelCard, metrics: dict[str, Any], images: dict[str, str], mistakes: list[dict[str, Any]],
-                  data_root: str, total_wrong: int) -> str:
+                  data_root: str, total_wrong: int, cases: dict[str, list[dict[str, Any]]] | None = None) -> str:
     title = f"{card.name}@{card.version} on {data_root} ({metrics['split']})"
     plots = "".join(f'<img class="plot" src="{escape(src)}" alt="{escape(name)}">' for name, src in images.items())
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title>"
@@ -64,6 +65,54 @@ def render_report(card: ModelCard, metrics: dict[str, Any], images: dict[str, st
             f"<p>{escape(card.arch)}, input {card.preprocess.input_size[1]}x{card.preprocess.input_size[0]} (WxH) "
             f"{escape(card.preprocess.color)}, classes {escape(', '.join(card.classes))}; pass classes "
             f"{escape(', '.join(card.pass_classes) or 'none')}</p>"
-            f"<h2>Summary</h2>{_summary(metrics)}<h2>Per class</h2>{_per_class(metrics)}"
-            f"<h2>Plots</h2><div>{plots}</div><h2>Misclassified ({total_wrong})</h2>{_mistakes(mistakes, total_wrong)}"
+            f"<h2>Summary</h2>{_summary(metrics)}"
+            + (f"<h2>At the card's thresholds</h2>{operating_points(metrics['pass_fail']['intervals'])}"
+               if (metrics.get("pass_fail") or {}).get("intervals") else "")
+            + f"<h2>Per class</h2>{_per_class(metrics)}"
+            f"<h2>Plots</h2><div>{plots}</div>"
+            + (f"<h2>Hardest cases</h2>{hardest_html(cases)}" if cases else "")
+            + f"<h2>Misclassified ({total_wrong})</h2>{_mistakes(mistakes, total_wrong)}"
             "<p>Files: metrics.json, predictions.csv</p></body></html>")
+
+
+def _interval(r: dict[str, Any]) -> str:
+    if r["rate"] is None:
+        return "n/a"
+    return f"{100 * r['rate']:.2f}% ({r['k']} of {r['n']}; 95% CI {100 * r['low']:.1f}-{100 * r['high']:.1f}%)"
+
+
+def operating_points(bounds: dict[str, Any], support: str = "", note: str = "") -> str:
+    """The chosen thresholds' three rates with their exact intervals, and what the data can support."""
+    rows = [("defect recall (fail + review)", bounds["recall"]), ("automatic false rejects (good failed)",
+                                                                  bounds["false_reject"]),
+            ("sent to review (all parts)", bounds["review"])]
+    table = "<table>" + "".join(f"<tr><td>{escape(k)}</td><td>{escape(_interval(v))}</td></tr>" for k, v in rows)
+    table += "</table>"
+    return (table + (f"<p>{escape(support)}.</p>" if support else "")
+            + (f'<p class="note">{escape(note)}</p>' if note else ""))
+
+
+def hardest_html(cases: dict[str, list[dict[str, Any]]]) -> str:
+    def grid(rows: list[dict[str, Any]]) -> str:
+        if not rows:
+            return "<p>none</p>"
+        return '<div class="grid">' + "".join(
+            f'<div class="card"><img src="{escape(r["thumb"])}" alt=""><br>{escape(r["path"])}<br>'
+            f'defect score {r["defect_score"]:.4g}</div>' for r in rows) + "</div>"
+
+    return ("<h3>Lowest-scoring defects (the first to escape)</h3>" + grid(cases.get("defects", []))
+            + "<h3>Highest-scoring good parts (the first to be failed)</h3>" + grid(cases.get("good", [])))
+
+
+def render_calibration(card: ModelCard, cal: dict[str, Any], images: dict[str, str],
+                       cases: dict[str, list[dict[str, Any]]]) -> str:
+    th = cal["thresholds"]
+    title = f"{card.name}@{card.version}: thresholds from {cal['source']}"
+    plots = "".join(f'<img class="plot" src="{escape(src)}" alt="{escape(name)}">' for name, src in images.items())
+    band = "none" if th.get("review") is None else f"{th['review']:.4g}"
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title>"
+            f"<style>{STYLE}</style></head><body><h1>{escape(title)}</h1>"
+            f"<p>fail at or above {th['fail']:.4g}, review from {escape(band)} ({escape(cal['mode'])}; target recall "
+            f"{100 * cal['target_recall']:g}%), on {cal['defects']} defective and {cal['good']} good images.</p>"
+            f"{operating_points(cal['bounds'], cal.get('support', ''), cal.get('note', ''))}"
+            f"<h2>Operating curve</h2><div>{plots}</div><h2>Hardest cases</h2>{hardest_html(cases)}</body></html>")

@@ -16,6 +16,7 @@ from datasets.layout import Dataset, DatasetError
 from inspection.predictor import Preparer
 from inspection.preprocess import PreprocessConfig
 from training import distributed
+from training.calibration import LabelledScores
 from training.checkpoint import cpu_state, load_checkpoint, restore_last, save_checkpoint, save_last
 from training.config import TrainConfig
 from training.data import CachedSplit, load_split
@@ -40,7 +41,7 @@ def _threads(config: TrainConfig) -> int:
     return config.threads or max(1, cores // local)
 
 
-def _resolve(config: TrainConfig, dataset: Dataset) -> tuple[TrainConfig, str]:
+def resolve_config(config: TrainConfig, dataset: Dataset) -> tuple[TrainConfig, str]:
     """Fill defaults that depend on the data, and say which recipe and why; a fine-tuned model keeps
     its parent's recipe and preprocessing."""
     if config.name is None:
@@ -114,29 +115,31 @@ def _check_splits(train: CachedSplit, val: CachedSplit, classes: tuple[str, ...]
 
 
 def train(config: TrainConfig, *, progress: bool = True, restart: bool = False,
-          reporter: Reporter | None = None) -> TrainResult:
+          reporter: Reporter | None = None, pool: LabelledScores | None = None) -> TrainResult:
     """Train, calibrate and bundle; resumes from ``config.out`` when it holds this same unfinished run.
 
     ``progress`` shows live bars; epoch lines go to stderr either way (pass a quiet ``reporter``
     to silence them). ``restart`` discards a previous run in ``config.out``.
+
+    ``pool``: calibrate on these scores instead of the val split's (cross-fitting: training/crossfit.py).
 
     Run it under torchrun for DistributedDataParallel (gloo on CPU, NCCL on GPUs).
     """
     use_cuda = config.device == "cuda" or (config.device == "auto" and torch.cuda.is_available())
     dist = distributed.init_distributed(use_cuda)
     try:
-        return _train(config, dist, use_cuda, reporter or Reporter(dist.is_main, bars=progress), restart)
+        return _train(config, dist, use_cuda, reporter or Reporter(dist.is_main, bars=progress), restart, pool)
     finally:
         distributed.shutdown(dist)
 
 
 def _train(config: TrainConfig, dist: distributed.DistInfo, use_cuda: bool, rep: Reporter,
-           restart: bool) -> TrainResult:
+           restart: bool, pool: LabelledScores | None) -> TrainResult:
     device = torch.device(f"cuda:{dist.local_rank}" if use_cuda else "cpu")
     threads = _threads(config)
     torch.set_num_threads(threads)
     dataset = training_dataset(config)
-    config, why = _resolve(config, dataset)
+    config, why = resolve_config(config, dataset)
     rep.message(why)
     run = RunDir(config.out_path)
     if dist.is_main:
@@ -196,7 +199,7 @@ def _train(config: TrainConfig, dist: distributed.DistInfo, use_cuda: bool, rep:
     if not dist.is_main:
         return result
     fit.model.load_state_dict(load_checkpoint(run.best)["model"])
-    return finalize(config, dataset, fit.model, fit.parent, val_split, pre, run, rep, result)
+    return finalize(config, dataset, fit.model, fit.parent, val_split, pre, run, rep, result, pool)
 
 
 def _epoch(config: TrainConfig, fit: Fit, epoch: int, val: CachedSplit, classes: tuple[str, ...],

@@ -37,6 +37,13 @@ def print_metrics(metrics: dict[str, Any]) -> None:
             f"({pf['escapes']}/{pf['defects']} defects passed), false-reject rate {_pct(pf['false_reject_rate'])} "
             f"({pf['false_rejects']}/{pf['good']} good failed), review {_pct(pf['review_rate'])}, ROC AUC {auc}",
             highlight=False)
+        iv = pf.get("intervals")
+        if iv:
+            def ci(key: str) -> str:
+                return f"{100 * iv[key]['low']:.1f}-{100 * iv[key]['high']:.1f}%"
+
+            console.print(f"95% exact intervals: recall (fail + review) {ci('recall')}, automatic false rejects "
+                          f"{ci('false_reject')}, review {ci('review')}", highlight=False)
 
 
 @user_errors

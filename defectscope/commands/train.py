@@ -32,6 +32,10 @@ def train_cmd(
     out: Path = typer.Option(..., "--out", "-o", help="Run folder: config, metrics, plots, checkpoints, bundle/."),
     fold: int = typer.Option(None, "--fold", min=0, help="Hold out this cross-validation fold as test, train on "
                              "the others (assign folds with 'dataset split --folds K')."),
+    folds: int = typer.Option(None, "--folds", min=2, help="Cross-fit: train K fold models, choose the thresholds "
+                              "on their out-of-fold scores (K times the defects of one val split), then train "
+                              "the final model on all folds. Uses the dataset's folds, or assigns K (grouped) "
+                              "in memory."),
     carve_val: float = typer.Option(None, "--carve-val", min=0.01, max=0.9, help="Validate on this share of train "
                                     "(whole groups, stratified) when the dataset has no val split, or of the "
                                     "other folds with --fold (default 0.2); recorded on the card."),
@@ -68,7 +72,10 @@ def train_cmd(
     augment: list[str] = typer.Option(None, "--augment", help="Augmentation override KEY=VALUE, repeatable."),
     target_recall: float = typer.Option(None, help="Defect recall the fail threshold must reach (default 0.995)."),
     review_false_reject: float = typer.Option(
-        None, help="Add a review band: automatic fails may reject at most this share of good parts."),
+        None, help="Review band: automatic fails may reject at most this share of good parts (default 0.01); "
+        "parts between that threshold and the recall one go to review."),
+    review_budget: float = typer.Option(None, help="Instead: at most this share of all parts goes to review."),
+    no_review_band: bool = typer.Option(False, "--no-review-band", help="One threshold at the recall target."),
     no_defects_fallback: bool = typer.Option(
         False, "--no-defects-fallback", help="If val has no defects (or no good parts), keep threshold 0.5."),
     time_limit: float = typer.Option(None, "--time-limit", help="Stop after this many minutes (best epoch kept)."),
@@ -101,17 +108,35 @@ def train_cmd(
         "mask_loss": mask_loss, "epochs": epochs,
         "batch_size": batch_size, "lr": lr, "patience": patience, "monitor": monitor, "balance": balance,
         "weights": weights, "init_from": str(init_from) if init_from else None, "target_recall": target_recall,
-        "review_false_reject": review_false_reject, "time_limit_min": time_limit, "seed": seed, "name": name,
+        "review_false_reject": review_false_reject, "review_budget": review_budget, "folds": folds,
+        "time_limit_min": time_limit, "seed": seed, "name": name,
         "device": device, "threads": threads, "long_side": long_side, "fold": fold, "carve_val": carve_val,
         "input_size": parse_size(input_size) if input_size else None,
     }
     raw.update({k: v for k, v in flags.items() if v is not None})
     if no_defects_fallback:
         raw["no_defects_fallback"] = True
+    if no_review_band or review_budget is not None:
+        raw["review_false_reject"] = None
     cfg = TrainConfig.from_dict(raw)
     if augment:
         cfg = cfg.with_(augment=augment_from_dict(parse_overrides(augment), cfg.augment))
-    result = train(cfg, progress=progress, restart=restart)
+    if cfg.folds is not None:
+        if cfg.fold is not None:
+            fail("give --folds K (cross-fit over all folds) or --fold I (hold one out), not both")
+        from training.crossfit import train_folds
+
+        crossfit = train_folds(cfg, progress=progress, restart=restart)
+        result = crossfit.final
+        if crossfit.report is not None:
+            console.print(f"[bold]calibration report[/] {crossfit.report}", highlight=False)
+        ens = crossfit.summary.get("ensemble_of_fold_models_on_test")
+        if ens and ens["defects"] and ens["good"]:
+            console.print(f"the {ens['models']} fold models as an ensemble on test (same thresholds, {ens['models']}x "
+                          f"the inference): {ens['escapes']}/{ens['defects']} escapes, {ens['false_rejects']}/"
+                          f"{ens['good']} false rejects, review {100 * ens['review_rate']:.1f}%", highlight=False)
+    else:
+        result = train(cfg, progress=progress, restart=restart)
     if not result.val_metrics:  # a torchrun rank other than 0: rank 0 reports
         return
     console.print(f"[bold]bundle[/] {result.bundle_path}", highlight=False)
@@ -121,7 +146,8 @@ def train_cmd(
         line += f"; test accuracy {result.test_metrics['accuracy']:.4f}"
         pf = result.test_metrics.get("pass_fail")
         if pf and pf["escape_rate"] is not None and pf["false_reject_rate"] is not None:
-            line += f", escape rate {pf['escape_rate']:.4f}, false-reject rate {pf['false_reject_rate']:.4f}"
+            line += (f", escape rate {pf['escape_rate']:.4f}, false-reject rate {pf['false_reject_rate']:.4f}, "
+                     f"review rate {pf['review_rate']:.4f}")
     console.print(line, highlight=False)
 
 

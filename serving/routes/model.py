@@ -17,7 +17,9 @@ router = APIRouter(prefix="/v1", tags=["model"])
 
 @router.get("/model", summary="The loaded model's card (classes, thresholds, preprocessing, metrics)")
 async def model_card(predictor: PredictorDep, _: StationRole) -> dict[str, Any]:
-    return {**predictor.card.to_dict(), "backend": predictor.backend.name}
+    card = predictor.card.to_dict()
+    card["metrics"] = {k: v for k, v in card.get("metrics", {}).items() if k != "calibration_pool"}  # kB of scores
+    return {**card, "backend": predictor.backend.name}
 
 
 @router.post("/model/reload", response_model=ReloadOutcome, summary="Load the registry champion (or a given "

@@ -241,7 +241,14 @@ function show(tab) {
 async function loadModel() {
   try {
     model = await api('/v1/model');
-    document.getElementById('model').textContent = `${model.name}@${model.version}`;
+    // the operating point QA works under: what fails on its own, what comes to review
+    const th = model.thresholds || {};
+    const short = (x) => String(Number(Number(x).toPrecision(4)));
+    const band = th.review != null ? `, review ≥ ${short(th.review)}` : '';
+    const el = document.getElementById('model');
+    el.textContent = `${model.name}@${model.version} · fail ≥ ${short(th.fail)}${band}`;
+    const cal = (model.metrics || {}).calibration;
+    el.title = cal && cal.support ? `thresholds from ${cal.source}: ${cal.support}` : '';
   } catch (e) { document.getElementById('model').textContent = 'model: ' + e.message; }
 }
 

@@ -89,6 +89,8 @@ def test_limits_ride_in_the_card_and_old_cards_still_load(limits, tmp_path):
     raw = card.to_dict()
     raw.pop("quality")
     assert ModelCard.from_dict(raw).quality is None
+    raw["preprocess"]["window"] = None  # the 0.x cards' unused native fixture window
+    assert ModelCard.from_dict(raw).preprocess == PRE
 
 
 def test_the_predictor_gives_invalid_never_pass_whatever_the_classifier_says(limits, held_out, tmp_path):

@@ -64,6 +64,7 @@ def test_page_shows_live_verdicts_and_a_click_relabels_into_the_sample_store(bun
                 assert page.locator(".station .tile").count() == 12
                 assert "12 parts" in page.inner_text(".station h2")
                 assert page.evaluate("window.__pwned") is None
+                assert "fail ≥ 0.6, review ≥ 0.4" in page.inner_text("#model")  # the operating point QA works under
 
                 page.click("nav button[data-tab=review]")
                 page.wait_for_selector(".review-card button.label", timeout=30_000)

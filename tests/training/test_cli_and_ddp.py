@@ -35,14 +35,15 @@ def test_evaluate_writes_metrics_plots_and_html(trained: Path, marks_dataset: Da
     res = CliRunner().invoke(app, ["evaluate", "--model", str(trained), "--data", str(marks_dataset.root),
                                    "--out", str(tmp_path / "rep")])
     assert res.exit_code == 0, res.output
-    assert "escape rate" in res.output and "confusion matrix" in res.output
+    assert "escape rate" in res.output and "confusion matrix" in res.output and "95% exact intervals" in res.output
     metrics = json.loads((tmp_path / "rep" / "metrics.json").read_text())
     assert metrics["n"] == 16 and len(metrics["confusion"]) == 3
-    for f in ("confusion.png", "roc.png", "scores.png", "predictions.csv", "report.html"):
+    for f in ("confusion.png", "roc.png", "scores.png", "operating.png", "predictions.csv", "report.html"):
         assert (tmp_path / "rep" / f).stat().st_size > 0, f
     html = (tmp_path / "rep" / "report.html").read_text()
     wrong = metrics["n"] - round(metrics["accuracy"] * metrics["n"])
     assert html.count('<div class="card">') >= wrong  # every misclassified image has a thumbnail
+    assert "Highest-scoring good parts" in html and "95% CI" in html  # the operating points and hardest cases
 
 
 def test_calibrate_writes_a_verified_copy(trained: Path, marks_dataset: Dataset, tmp_path: Path) -> None:
