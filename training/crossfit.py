@@ -60,10 +60,6 @@ class CrossFitResult:
     report: Path | None
 
 
-def _scores(scored: Scored, card: ModelCard) -> np.ndarray:
-    return scored.defect_scores(card.classes, card.pass_classes)
-
-
 def _eta(seconds: list[float], k: int) -> str:
     per = statistics.mean(seconds)
     left = per * (k - len(seconds)) + per * k / (FINAL_SHARE * (k - 1))
@@ -106,9 +102,8 @@ def train_folds(config: TrainConfig, *, progress: bool = True, restart: bool = F
         folds.append(FoldScores(i, bundle.card, scored, result))
         # the recorded training time, so a resumed fold (back in seconds) still counts what it costs
         seconds.append(result.train_seconds + time.perf_counter() - t0 if resumed else time.perf_counter() - t0)
-    card = folds[0].card
-    pool = LabelledScores(np.concatenate([_scores(f.scored, f.card) for f in folds]),
-                          np.concatenate([f.scored.is_defect(card.pass_classes) for f in folds]),
+    parts = [f.scored.labelled(f.card.classes, f.card.pass_classes, "") for f in folds]
+    pool = LabelledScores(np.concatenate([p.scores for p in parts]), np.concatenate([p.is_defect for p in parts]),
                           f"out-of-fold scores of {k} fold models")
     best = [f.result.best_epoch for f in folds]
     epochs = max(1, round(statistics.median(best)))
@@ -151,8 +146,9 @@ def _ensemble_on_test(config: TrainConfig, folds: list[FoldScores], final: Train
     for f in folds:
         scored = score_samples(Predictor(load_bundle(f.result.bundle_path), threads=threads), view, test,
                                threads=threads)
-        scores.append(_scores(scored, f.card))
-        labels = scored.is_defect(f.card.pass_classes)
+        part = scored.labelled(f.card.classes, f.card.pass_classes, "test")
+        scores.append(part.scores)
+        labels = part.is_defect
     th = load_bundle(final.bundle_path).card.thresholds
     mean = np.mean(scores, axis=0)
     return {"models": len(folds), **pass_fail(mean, labels, th.fail, th.review)}

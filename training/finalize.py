@@ -78,7 +78,7 @@ def finalize(config: TrainConfig, dataset: Dataset, model: nn.Module, parent: Mo
                            dataset.split("val"), threads=threads)
     own_val = pool is None  # an out-of-fold pool gets its report from crossfit.py, with its own images
     if pool is None and pass_classes:
-        pool = LabelledScores(scored.defect_scores(classes, pass_classes), scored.is_defect(pass_classes), "val split")
+        pool = scored.labelled(classes, pass_classes, "val split")
     thresholds, cal = _calibrate(config, pool, classes, pass_classes, rep)
     vm = classification_metrics(scored.probs, scored.label_indices(classes), classes, pass_classes, thresholds.fail,
                                 thresholds.review, gate=scored.gate_ok)

@@ -17,7 +17,7 @@ from inspection.predictor import Predictor
 from training.calibration import Calibration, CalibrationError, LabelledScores, calibrate
 from training.evaluate import select_split
 from training.metrics import classification_metrics
-from training.scoring import Scored, score_samples
+from training.scoring import score_samples
 
 
 def reviewed_verdicts(store: str | Path) -> Dataset:
@@ -33,11 +33,6 @@ def reviewed_verdicts(store: str | Path) -> Dataset:
             if via == "verdict":
                 picked.append(s)
     return ds.with_samples(picked)
-
-
-def _pool(scored: Scored, card: ModelCard, source: str) -> LabelledScores:
-    return LabelledScores(scored.defect_scores(card.classes, card.pass_classes), scored.is_defect(card.pass_classes),
-                          source)
 
 
 def recalibrate_bundle(
@@ -72,7 +67,7 @@ def recalibrate_bundle(
     if data is not None:
         dataset = select_split(Dataset.load(data), split, card.classes)
         scored = score_samples(predictor, dataset, dataset.samples, threads=threads or 2)
-        pool = _pool(scored, card, f"{split} split")
+        pool = scored.labelled(card.classes, card.pass_classes, f"{split} split")
     elif metrics.get("calibration_pool"):
         scored, pool = None, LabelledScores.from_dict(metrics["calibration_pool"])
     else:
@@ -100,7 +95,7 @@ def _reviewed_pool(predictor: Predictor, card: ModelCard, store: str | Path, thr
         raise DatasetError(f"{store} holds no reviewed verdicts with this model's classes: label verdicts on the "
                            "review page (or POST /v1/verdicts/ID/label) first")
     scored = score_samples(predictor, ds, known, threads=threads or 2)
-    return _pool(scored, card, f"{len(scored)} reviewed verdicts")
+    return scored.labelled(card.classes, card.pass_classes, f"{len(scored)} reviewed verdicts")
 
 
 def _write(bundle: Bundle, card: ModelCard, out: str | Path) -> None:

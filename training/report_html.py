@@ -18,6 +18,15 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.2f}%"
 
 
+def _ci(pf: dict[str, Any], key: str, flip: bool = False) -> str:
+    """'; 95% CI a-b%' of a pass/fail rate (``flip``: the escape rate from recall's interval)."""
+    r = (pf.get("intervals") or {}).get(key)
+    if not r or r["rate"] is None:
+        return ""
+    lo, hi = (1 - r["high"], 1 - r["low"]) if flip else (r["low"], r["high"])
+    return f"; 95% CI {100 * lo:.1f}-{100 * hi:.1f}%"
+
+
 def _summary(metrics: dict[str, Any]) -> str:
     rows = [("images", str(metrics["n"])), ("accuracy", _pct(metrics["accuracy"])),
             ("macro F1", f"{metrics['macro_f1']:.4f}")]
@@ -26,10 +35,11 @@ def _summary(metrics: dict[str, Any]) -> str:
         rows += [("fail threshold", f"{pf['fail_threshold']:.4g}"),
                  ("review threshold", "none" if pf["review_threshold"] is None else f"{pf['review_threshold']:.4g}"),
                  ("ROC AUC (defect score)", "n/a" if pf["roc_auc"] is None else f"{pf['roc_auc']:.5f}"),
-                 ("escape rate (defects passed)", f"{_pct(pf['escape_rate'])} ({pf['escapes']} of {pf['defects']})"),
+                 ("escape rate (defects passed)", f"{_pct(pf['escape_rate'])} ({pf['escapes']} of {pf['defects']})"
+                  + _ci(pf, "recall", flip=True)),
                  ("false-reject rate (good failed)",
-                  f"{_pct(pf['false_reject_rate'])} ({pf['false_rejects']} of {pf['good']})"),
-                 ("sent to review", _pct(pf["review_rate"]))]
+                  f"{_pct(pf['false_reject_rate'])} ({pf['false_rejects']} of {pf['good']})" + _ci(pf, "false_reject")),
+                 ("sent to review", _pct(pf["review_rate"]) + _ci(pf, "review"))]
     if metrics.get("skipped"):
         rows.append(("unreadable images skipped", str(metrics["skipped"])))
     return "<table>" + "".join(f"<tr><td>{escape(k)}</td><td>{escape(v)}</td></tr>" for k, v in rows) + "</table>"
@@ -65,10 +75,7 @@ def render_report(card: ModelCard, metrics: dict[str, Any], images: dict[str, st
             f"<p>{escape(card.arch)}, input {card.preprocess.input_size[1]}x{card.preprocess.input_size[0]} (WxH) "
             f"{escape(card.preprocess.color)}, classes {escape(', '.join(card.classes))}; pass classes "
             f"{escape(', '.join(card.pass_classes) or 'none')}</p>"
-            f"<h2>Summary</h2>{_summary(metrics)}"
-            + (f"<h2>At the card's thresholds</h2>{operating_points(metrics['pass_fail']['intervals'])}"
-               if (metrics.get("pass_fail") or {}).get("intervals") else "")
-            + f"<h2>Per class</h2>{_per_class(metrics)}"
+            f"<h2>Summary</h2>{_summary(metrics)}<h2>Per class</h2>{_per_class(metrics)}"
             f"<h2>Plots</h2><div>{plots}</div>"
             + (f"<h2>Hardest cases</h2>{hardest_html(cases)}" if cases else "")
             + f"<h2>Misclassified ({total_wrong})</h2>{_mistakes(mistakes, total_wrong)}"

@@ -16,6 +16,7 @@ import numpy as np
 from datasets.layout import Dataset, Sample
 from inspection.decision import defect_mask, defect_scores
 from inspection.predictor import Item, Predictor
+from training.calibration import LabelledScores
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,10 @@ class Scored:
 
     def defect_scores(self, classes: Sequence[str], pass_classes: Sequence[str]) -> np.ndarray:
         return defect_scores(self.probs, defect_mask(classes, pass_classes))
+
+    def labelled(self, classes: Sequence[str], pass_classes: Sequence[str], source: str) -> LabelledScores:
+        """Defect scores and labels, to calibrate on."""
+        return LabelledScores(self.defect_scores(classes, pass_classes), self.is_defect(pass_classes), source)
 
 
 def score_samples(predictor: Predictor, dataset: Dataset, samples: Sequence[Sample], *, threads: int = 2) -> Scored:
