@@ -14,6 +14,9 @@ from inspection.quality import QualityError, QualityLimits
 
 CARD_FORMAT = 1
 MAP_ARCHS = ("segdec",)  # architectures whose output includes a defect map (one channel per map class)
+# the class of a defect synthesized on a good image in training (training/synth_defects.py); to a model
+# that has it, a defect of a type it was never shown is an anomaly too
+ANOMALY = "anomaly"
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,11 @@ class ModelCard:
     @property
     def defect_classes(self) -> tuple[str, ...]:
         return tuple(c for c in self.classes if c not in self.pass_classes)
+
+    @property
+    def good_only(self) -> dict[str, Any] | None:
+        """How a model trained without real defects was made and calibrated (None: it saw real ones)."""
+        return self.extra.get("good_only")
 
     @property
     def has_map(self) -> bool:

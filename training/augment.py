@@ -8,14 +8,17 @@ import cv2
 from training.config import AugmentConfig
 
 
-def build_augment(cfg: AugmentConfig, size: tuple[int, int], seed: int = 0) -> A.Compose:
+def build_augment(cfg: AugmentConfig, size: tuple[int, int], seed: int = 0,
+                  first: A.BasicTransform | None = None) -> A.Compose:
     """Geometry first, then photometric changes; border pixels are reflected, never black.
+
+    ``first`` runs before them all (synthesized defects: flips and turns then move defect and mask together).
 
     90-degree rotations only apply to square inputs (they would swap height and width).
     Black borders would teach the model that a dark edge means "augmented", a cue that never
     appears on the line.
     """
-    ops: list[A.BasicTransform] = []
+    ops: list[A.BasicTransform] = [] if first is None else [first]
     if cfg.hflip:
         ops.append(A.HorizontalFlip(p=cfg.hflip))
     if cfg.vflip:

@@ -28,6 +28,7 @@ from training.metrics import pass_fail
 # calls more likely defective than good; on a small set that happens by chance, so it is capped.
 MAX_FAIL = 0.5
 FALSE_REJECT_BUDGET = 0.01  # default: good parts failed without a person looking
+GOOD_ONLY_REVIEW = 0.04  # good-only band: a further share of good parts a person looks at (review budget's default)
 
 
 class CalibrationError(DefectscopeError):
@@ -129,6 +130,7 @@ def calibrate(
     review_budget: float | None = None,
     fallback: bool = False,
     source: str = "val split",
+    good_only: bool = False,
 ) -> Calibration:
     """Thresholds for ``defect_scores`` (summed defect-class probability) on labelled images.
 
@@ -145,6 +147,8 @@ def calibrate(
     scores = np.asarray(defect_scores, dtype=np.float64)
     is_defect = np.asarray(is_defect, dtype=bool)
     defect, good = scores[is_defect], scores[~is_defect]
+    if good_only and defect.size == 0 and good.size:
+        return _good_only(good, target_recall, review_false_reject, review_budget, source)
     if defect.size == 0 or good.size == 0:
         missing = "defective" if defect.size == 0 else "good"
         msg = (f"the calibration scores ({source}) hold no {missing} images ({len(defect)} defective, "
@@ -196,6 +200,30 @@ def calibrate(
                        len(defect), len(good), True, "; ".join(notes), mode, source, interval, support)
 
 
+def _good_only(good: np.ndarray, target_recall: float, review_false_reject: float | None,
+               review_budget: float | None, source: str) -> Calibration:
+    """Without defects only the good parts' side can be chosen: fail above the score that at most a
+    share r of good parts reach (r: ``review_false_reject``, 1 % without a band), review down to where a
+    further share b (``review_budget``, 4 %) would be looked at, pass below."""
+    budget = FALSE_REJECT_BUDGET if review_false_reject is None else review_false_reject
+    fail, notes = _budget_threshold(good, budget), []
+    review = None
+    if review_false_reject is not None or review_budget is not None:
+        review = min(fail, _budget_threshold(good, budget + (GOOD_ONLY_REVIEW if review_budget is None
+                                                             else review_budget)))
+    if (review if review is not None else fail) > MAX_FAIL:
+        notes.append(f"lowest threshold capped at {MAX_FAIL} (never less strict than the model's own argmax)")
+        review, fail = (MAX_FAIL, fail) if review is not None else (None, MAX_FAIL)
+    fail, review = _ceil6(fail), None if review is None or _ceil6(review) >= _ceil6(fail) else _ceil6(review)
+    th = Thresholds(fail=fail, review=review)
+    rates = pass_fail(good, np.zeros(good.size, bool), th.fail, th.review)
+    notes.append(f"good parts only: the fail threshold is set for at most {budget:.1%} of good parts auto-failed; "
+                 "recall cannot be measured without defects: evaluate on real defects as soon as there are some")
+    return Calibration(th, target_recall, None, rates["false_reject_rate"], rates["review_rate"], 0, len(good), True,
+                       "; ".join(notes), "good-only", source, rates["intervals"],
+                       "no defects: nothing bounds recall yet")
+
+
 def summary(cal: Calibration) -> str:
     """One line for the console: the thresholds and what they do on the calibration scores."""
     th, b = cal.thresholds, cal.bounds
@@ -205,6 +233,9 @@ def summary(cal: Calibration) -> str:
         return f"{100 * (r['rate'] or 0):.2f}% [{100 * r['low']:.1f}-{100 * r['high']:.1f}]"
 
     head = f"fail >= {th.fail:.4g}" + (f", review >= {th.review:.4g}" if th.review is not None else "")
+    if cal.mode == "good-only":
+        return (f"{head}: auto false rejects {pct('false_reject')}, review {pct('review')} on {cal.good} good "
+                f"images ({cal.source}; 95% exact intervals); recall not measured (no defects)")
     return (f"{head}: recall {pct('recall')} (target {100 * cal.target_recall:g}%), auto false rejects "
             f"{pct('false_reject')}, review {pct('review')} on {cal.defects} defective / {cal.good} good images "
             f"({cal.source}; 95% exact intervals)")

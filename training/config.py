@@ -80,6 +80,13 @@ class TrainConfig:
     # weight of the auxiliary defect-mask loss when the dataset has masks (0 turns it off): pixel
     # supervision teaches a from-scratch net where defects are within a few epochs (mask_loss.py)
     mask_loss: float = 1.0
+    # good parts only (training/synth_defects.py): train and val keep their pass-class images, defects are
+    # synthesized on them and thresholds come from a false-reject budget. None: on when the training
+    # split holds pass-class images only
+    good_only: bool | None = None
+    # share of good training images given a synthesized defect (labelled "anomaly"); None: 0.5 for a
+    # good-only run or a fine-tune of a model that synthesized, else 0
+    synthesize: float | None = None
     mean: tuple[float, ...] | None = None  # None: ImageNet for rgb, 0.5/0.25 for gray
     std: tuple[float, ...] | None = None
     roi: tuple[int, int, int, int] | None = None  # x, y, w, h in captured pixels
@@ -159,6 +166,11 @@ class TrainConfig:
         for name in ("review_false_reject", "review_budget"):
             if getattr(self, name) is not None and not 0 <= getattr(self, name) < 1:
                 raise TrainConfigError(f"{name} must lie in [0, 1)")
+        if self.synthesize is not None and not 0 <= self.synthesize < 1:
+            raise TrainConfigError(f"synthesize is the share of good images given a defect: use [0, 1), "
+                                   f"not {self.synthesize}")
+        if self.good_only and self.synthesize == 0:
+            raise TrainConfigError("a good-only run learns from synthesized defects: synthesize must be above 0")
         if self.folds is not None and self.folds < 2:
             raise TrainConfigError(f"cross-fitting needs at least 2 folds, not {self.folds}")
         if self.fold is not None and self.fold < 0:

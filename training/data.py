@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -22,6 +22,7 @@ from inspection.errors import ImageDecodeError, PreprocessError
 from inspection.predictor import Preparer
 from inspection.preprocess import Preprocessor
 from training.mask_loss import NO_MASK
+from training.synth_defects import AnomalyLabels
 
 
 def load_prepared(path: Path, preparer: Preparer, mask_path: Path | None = None
@@ -109,10 +110,12 @@ def load_split(
 class AugmentedImages(TorchDataset):
     """Cached prepared images -> (augmented, normalized CHW float32 tensor, label)."""
 
-    def __init__(self, split: CachedSplit, preprocessor: Preprocessor, augment: Callable | None = None) -> None:
+    def __init__(self, split: CachedSplit, preprocessor: Preprocessor, augment: Callable | None = None,
+                 anomaly: AnomalyLabels | None = None) -> None:
         self.split = split
         self.preprocessor = preprocessor
         self.augment = augment
+        self.anomaly = anomaly  # synthesized defects: which images are clean, what a drawn one becomes
 
     def __len__(self) -> int:
         return len(self.split)
@@ -122,22 +125,41 @@ class AugmentedImages(TorchDataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, ...]:
         """(image, label), plus the mask (1xHxW float, NO_MASK where unknown) when the split has masks."""
-        img = self.split.images[i]
+        img, label = self.split.images[i], int(self.split.labels[i])
         mask = self.split.masks[i] if self.split.masks is not None else None
         if self.augment is not None:
             if self.split.masks is not None:  # the same geometry for the mask
-                out = self.augment(image=img, mask=mask if mask is not None else np.zeros(img.shape[:2], np.uint8))
-                img, mask = out["image"], (out["mask"] if mask is not None else None)
+                img, mask = augment_pair(self.augment, img, mask, label, self.anomaly)
             else:
                 img = self.augment(image=img)["image"]
             if img.ndim == 2:  # some albumentations ops drop a single channel axis
                 img = img[:, :, None]
+        if self.anomaly is not None:
+            label = self.anomaly.after(label, mask)
         x = torch.from_numpy(self.preprocessor.normalize(np.ascontiguousarray(img)))
         if self.split.masks is None:
-            return x, int(self.split.labels[i])
+            return x, label
         m = (torch.from_numpy(np.ascontiguousarray(mask)).float()[None] if mask is not None
              else torch.full((1, *img.shape[:2]), NO_MASK))
-        return x, int(self.split.labels[i]), m
+        return x, label, m
+
+
+def augment_pair(augment: Callable, img: np.ndarray, mask: np.ndarray | None, label: int,
+                 anomaly: AnomalyLabels | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """An image and its mask through one augmentation (an unknown mask stays unknown); with synthesized
+    defects, the label says whether one may be drawn."""
+    extra = {} if anomaly is None else {"clean": anomaly.clean(label)}
+    out = augment(image=img, mask=mask if mask is not None else np.zeros(img.shape[:2], np.uint8), **extra)
+    return out["image"], (out["mask"] if mask is not None else None)
+
+
+def with_clean_masks(split: CachedSplit, anomaly: AnomalyLabels) -> CachedSplit:
+    """Pass-class images get an all-zero mask (a good part has no defect pixel): a synthesized
+    defect's mask is drawn into it."""
+    have = split.masks or [None] * len(split)
+    masks = [np.zeros(img.shape[:2], np.uint8) if m is None and anomaly.clean(lab) else m
+             for img, lab, m in zip(split.images, split.labels, have, strict=True)]
+    return replace(split, masks=masks)
 
 
 def stack_normalized(split: CachedSplit, preprocessor: Preprocessor) -> np.ndarray:

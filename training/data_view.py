@@ -14,14 +14,19 @@ from dataclasses import replace
 
 from datasets.folds import DEFAULT_VAL_FRACTION, assign_folds, fold_view, folds_of
 from datasets.groups import remembered_group_by
-from datasets.layout import Dataset, DatasetError, DatasetInfo
+from datasets.layout import Dataset, DatasetError, DatasetInfo, Sample
 from datasets.split import carve_val
+from inspection.card import ANOMALY
 from training.config import TrainConfig
 
 
 def training_dataset(config: TrainConfig, dataset: Dataset | None = None) -> Dataset:
     """The dataset as this run sees it; refuses (naming the fix) a dataset without a val split."""
-    dataset = dataset if dataset is not None else Dataset.load(config.data)
+    view = _split_view(config, dataset if dataset is not None else Dataset.load(config.data))
+    return good_only_view(view, asked=bool(config.good_only)) if _good_only(view, config.good_only) else view
+
+
+def _split_view(config: TrainConfig, dataset: Dataset) -> Dataset:
     if config.folds is not None:
         dataset = with_folds(dataset, config.folds)
         if config.fold is None:
@@ -47,6 +52,53 @@ def training_dataset(config: TrainConfig, dataset: Dataset | None = None) -> Dat
                   + (f", grouped by {group_by}" if group_by else ""), "test": "the dataset's test split"}
     info = DatasetInfo(dataset.info.classes, dataset.info.pass_classes, {**dataset.info.extra, "view": how})
     return Dataset(dataset.root, info, samples)
+
+
+def _good_only(dataset: Dataset, asked: bool | None) -> bool:
+    """Asked for, or (unless refused) a training split of pass-class images only."""
+    if asked is not None or not dataset.info.pass_classes:
+        return bool(asked)
+    train = dataset.split("train")
+    return bool(train) and all(s.label in dataset.info.pass_classes for s in train)
+
+
+def good_only_view(dataset: Dataset, *, asked: bool) -> Dataset:
+    """Train and val keep their pass-class images only; the model's classes are the pass classes and
+    ``anomaly``; a test image of any defect class is an anomaly to it (its label kept as ``given_label``)."""
+    passing = dataset.info.pass_classes
+    if not passing:
+        raise DatasetError(f"{dataset.root} names no pass class (dataset.json pass_classes), so there are no good "
+                           "images to train a good-only model on")
+    kept, dropped = [], 0
+    for s in dataset.samples:
+        if s.label in passing:
+            kept.append(s)
+        elif s.split == "test" or not s.split:
+            kept.append(as_anomaly(s))
+        else:
+            dropped += 1
+    why = "asked" if asked else "the training split holds good images only"
+    left = f"; {dropped} defect images of train/val left out" if dropped else ""
+    how = {**(view_of(dataset) or {}), "good_only": why + left}
+    classes = (*(c for c in dataset.info.classes if c in passing), ANOMALY)
+    return Dataset(dataset.root, DatasetInfo(classes, passing, {**dataset.info.extra, "view": how}), kept)
+
+
+def as_anomaly(sample: Sample) -> Sample:
+    """A defect image as a model with the anomaly class scores it (the label as given kept beside)."""
+    return replace(sample, label=ANOMALY, extra={**sample.extra, "given_label": sample.label})
+
+
+def with_anomaly_class(dataset: Dataset) -> Dataset:
+    """The dataset with the synthesized defects' class added (a supervised run that also synthesizes)."""
+    if ANOMALY in dataset.info.classes:
+        return dataset
+    info = DatasetInfo((*dataset.info.classes, ANOMALY), dataset.info.pass_classes, dataset.info.extra)
+    return Dataset(dataset.root, info, dataset.samples)
+
+
+def is_good_only(dataset: Dataset) -> bool:
+    return "good_only" in (view_of(dataset) or {})
 
 
 def view_of(dataset: Dataset) -> dict | None:

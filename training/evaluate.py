@@ -17,12 +17,13 @@ from typing import Any
 import numpy as np
 
 from datasets.folds import fold_view
-from datasets.layout import Dataset, DatasetError
+from datasets.layout import Dataset, DatasetError, Sample
 from inspection.atomic import write_bytes_atomic, write_text_atomic
 from inspection.bundle import Bundle, load_bundle
-from inspection.card import ModelCard
+from inspection.card import ANOMALY, ModelCard
 from inspection.predictor import Predictor
 from training import plots
+from training.data_view import as_anomaly
 from training.metrics import classification_metrics, roc_curve
 from training.operating import hardest_cases, thumbnail
 from training.report_html import render_report
@@ -42,15 +43,25 @@ class EvalReport:
 
 
 def select_split(dataset: Dataset, split: str, classes: tuple[str, ...]) -> Dataset:
+    """The split's images (``all``: every image), labelled as the model knows them: to a model with the
+    anomaly class (it learnt from synthesized defects) a defect of another class is an anomaly."""
     samples = dataset.samples if split == "all" else dataset.split(split)
     if not samples:
         have = sorted({s.split or "(unassigned)" for s in dataset.samples})
         raise DatasetError(f"{dataset.root} has no images in split {split!r} (it has: {', '.join(have)})")
+    samples = as_model_labels(samples, classes, dataset.info.pass_classes)
     unknown = sorted({s.label for s in samples} - set(classes))
     if unknown:
         raise DatasetError(f"labels {unknown} are not classes of this model ({', '.join(classes)}): "
                            "evaluate on a dataset with the model's classes, or retrain with them")
     return dataset.with_samples([replace(s, split="all") if split == "all" else s for s in samples])
+
+
+def as_model_labels(samples: list[Sample], classes: tuple[str, ...], pass_classes: tuple[str, ...]) -> list[Sample]:
+    """To a model with the anomaly class, a defect of a class it does not know is an anomaly."""
+    if ANOMALY not in classes:
+        return samples
+    return [as_anomaly(s) if s.label not in classes and s.label not in pass_classes else s for s in samples]
 
 
 def evaluate(

@@ -17,7 +17,7 @@ from inspection.bundle import CARD, load_bundle
 from inspection.card import ModelCard, Thresholds
 from inspection.predictor import Predictor
 from inspection.preprocess import Preprocessor
-from training.calibration import LabelledScores, calibrate, summary
+from training.calibration import FALSE_REJECT_BUDGET, LabelledScores, calibrate, summary
 from training.calibration_report import write_calibration_report
 from training.config import TrainConfig
 from training.data import CachedSplit
@@ -29,6 +29,7 @@ from training.progress import Reporter
 from training.result import TrainResult
 from training.run_dir import RunDir
 from training.scoring import score_samples
+from training.synth_defects import KINDS
 
 PARITY_IMAGES = 16  # validation images the ONNX export must reproduce
 
@@ -41,12 +42,22 @@ def _calibrate(config: TrainConfig, pool: LabelledScores, classes: tuple[str, ..
         return Thresholds(), None
     cal = calibrate(pool.scores, pool.is_defect, target_recall=config.target_recall,
                     review_false_reject=config.review_false_reject, review_budget=config.review_budget,
-                    fallback=config.no_defects_fallback, source=pool.source)
+                    fallback=config.no_defects_fallback, source=pool.source, good_only=bool(config.good_only))
     if cal.calibrated:
         rep.message(f"calibrated {summary(cal)}; {cal.support}")
     if cal.note:
         rep.message(f"[yellow]calibration note[/]: {cal.note}")
     return cal.thresholds, cal.to_dict()
+
+
+def good_only_record(config: TrainConfig, cal: dict[str, Any] | None) -> dict[str, Any]:
+    """What the card says about a model that never saw a real defect (shown on /v1/model and the QA page)."""
+    return {"synthesized": list(KINDS), "share": config.synthesize,
+            "false_reject_budget": config.review_false_reject or FALSE_REJECT_BUDGET,
+            "calibrated_on": (cal or {}).get("source"),
+            "can_miss": "defects unlike every synthesized kind (scratch, crack, pit, stain, foreign texture, "
+                        "misplaced patch), and defects too faint to tell from the part's own variation; "
+                        "its recall is unknown until it is evaluated on real defects"}
 
 
 def finalize(config: TrainConfig, dataset: Dataset, model: nn.Module, parent: ModelCard | None, val: CachedSplit,
@@ -66,7 +77,7 @@ def finalize(config: TrainConfig, dataset: Dataset, model: nn.Module, parent: Mo
                             "stop_reason": partial.stop_reason, "train_seconds": partial.train_seconds,
                             "seed": config.seed, "weights": config.weights, "init_from": config.init_from,
                             "recipe": config.recipe, "scale": config.scale, "crop": config.crop,
-                            "data_view": view_of(dataset)}},
+                            "synthesize": config.synthesize, "data_view": view_of(dataset)}},
     )
     by_shape: dict[tuple[int, ...], list[np.ndarray]] = {}  # native frames may differ in size
     for img in val.images[:PARITY_IMAGES]:
@@ -87,6 +98,8 @@ def finalize(config: TrainConfig, dataset: Dataset, model: nn.Module, parent: Mo
     if cal is not None:
         metrics["calibration_pool"] = pool.to_dict()  # what 'calibrate --reviewed' adds the line's labels to
     card = bundle.card.with_(thresholds=thresholds, metrics=metrics)
+    if config.good_only:
+        card = card.with_(extra={**card.extra, "good_only": good_only_record(config, cal)})
     write_text_atomic(run.bundle / CARD, card.to_json())  # the thresholds: weights and export are unchanged
     bundle = load_bundle(run.bundle)
     rep.message(f"bundle {bundle.path} (version {bundle.card.version}); val accuracy {vm['accuracy']:.4f}")

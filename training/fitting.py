@@ -19,12 +19,13 @@ from training import distributed
 from training.augment import build_augment
 from training.config import TrainConfig, TrainConfigError
 from training.crops import NativeCrops
-from training.data import AugmentedImages, CachedSplit
+from training.data import AugmentedImages, CachedSplit, with_clean_masks
 from training.mask_loss import WithMaskHead, mask_loss
 from training.model_init import build_network, from_bundle, set_bn_momentum
 from training.progress import Reporter
 from training.sampling import EpochSampler, class_weights
 from training.segdec_loss import MapTraining, segdec_loss
+from training.synth_defects import AnomalyLabels, SynthesizedDefects
 
 
 @dataclass
@@ -69,30 +70,42 @@ def build_fit(config: TrainConfig, train: CachedSplit, classes: tuple[str, ...],
     aux = None
     pass_index = {i for i, c in enumerate(classes) if c in pass_classes}
     defect_index = [i for i in range(len(classes)) if i not in pass_index]
+    anomaly, synth = None, None
+    if config.synthesize:
+        anomaly = AnomalyLabels.of(classes, pass_classes)
+        train = with_clean_masks(train, anomaly)
+        synth = SynthesizedDefects(textures=[im for im, lab in zip(train.images, train.labels, strict=True)
+                                             if anomaly.clean(lab)], p=config.synthesize)
+        rep.message(f"synthesizing defects ({', '.join(synth.kinds)}) on {config.synthesize:.0%} of the good "
+                    f"training images each epoch, labelled {classes[anomaly.anomaly]!r}")
     images: Any
     if has_map(model):
         trained = MapTraining(model)
         aux = partial(segdec_loss, defect_index=defect_index or list(range(len(classes))), weight=config.mask_loss)
-        masked = sum(m is not None for m in train.masks) if train.masks is not None else 0
+        masked = sum(m is not None and int(lab) not in pass_index
+                     for m, lab in zip(train.masks, train.labels, strict=True)) if train.masks is not None else 0
         rep.message(f"native resolution (scale {config.scale:g}): {config.crop}-px crops, around the defect in "
                     f"the {masked} training images with a mask; whole frames for validation")
         # 90-degree turns only when the frames are square, as for whole frames: a crop of a tall frame
         # turned on its side shows a texture direction the line never produces
         frame = train.images[0].shape[:2] if len(train) else (config.crop, config.crop)
         turn = config.augment if frame[0] == frame[1] else replace(config.augment, rotate90=0.0)
-        images = NativeCrops(train, pre, build_augment(turn, (config.crop, config.crop), seed=config.seed),
-                             config.crop, pass_index, seed=config.seed)
+        images = NativeCrops(train, pre, build_augment(turn, (config.crop, config.crop), seed=config.seed, first=synth),
+                             config.crop, pass_index, seed=config.seed, anomaly=anomaly)
         labels = images.labels
     elif train.masks is not None:
         trained = WithMaskHead(model, classes, pass_classes)
         aux = partial(mask_loss, defect_index=trained.defect_index, weight=config.mask_loss)
-        rep.message(f"defect masks found for {sum(m is not None for m in train.masks)} training images: "
+        rep.message(f"defect masks for {sum(m is not None for m in train.masks)} training images"
+                    f"{' (good ones: where a synthesized defect is drawn)' if synth else ''}: "
                     f"adding the mask loss (weight {config.mask_loss})")
     if not has_map(model):
-        images = AugmentedImages(train, pre, build_augment(config.augment, tuple(config.input_size), seed=config.seed))
+        images = AugmentedImages(train, pre, build_augment(config.augment, tuple(config.input_size), seed=config.seed,
+                                                           first=synth), anomaly=anomaly)
         labels = train.labels
     trained.to(device, memory_format=torch.channels_last)
-    weights = class_weights(np.bincount(labels, minlength=len(classes)))
+    counts = np.bincount(labels, minlength=len(classes))
+    weights = class_weights(counts if anomaly is None else anomaly.expected_counts(counts, config.synthesize))
     loss_fn = nn.CrossEntropyLoss(
         weight=torch.tensor(weights, dtype=torch.float32, device=device) if config.balance == "loss" else None,
         label_smoothing=config.label_smoothing,

@@ -40,9 +40,10 @@ def learn_quality(dataset: Dataset, pre: PreprocessConfig, say=print) -> Quality
 
 
 def score_reference(scores: np.ndarray, is_defect: np.ndarray, fail: float) -> dict | None:
-    """Quantile bins of the good validation images' defect scores (under the fail threshold)."""
+    """Quantile bins of the good validation images' defect scores (under the fail threshold); a
+    good-only model's val, good parts only, gets one too."""
     good = ~np.asarray(is_defect, dtype=bool)
-    if not good.any() or good.all():
+    if not good.any():
         return None
     ref = ScoreReference.from_scores(np.asarray(scores)[good], below=fail)
     return None if ref is None else ref.to_dict()

@@ -100,7 +100,8 @@ def operating_curve(scores: np.ndarray, is_defect: np.ndarray, fail: float, revi
     lo, hi = min(logit.min(), *marks) - 0.5, max(logit.max(), *marks) + 0.5  # the scores' range, a margin
     grid = 1 / (1 + np.exp(-np.linspace(lo, hi, 400)))
     grid, esc, fr, rev = rates_over(scores, is_defect, fail, grid)
-    ax.plot(grid, esc, color="tab:red", label="escape rate (defects passed)")
+    if np.asarray(is_defect, dtype=bool).any():  # without defects (good-only) the escape rate is unknown, not 0
+        ax.plot(grid, esc, color="tab:red", label="escape rate (defects passed)")
     ax.plot(grid, fr, color="black", label="false-reject rate (good failed)")
     ax.plot(grid, rev, color="tab:orange", linestyle="--", label=f"review rate (fail at {fail:.3g})")
     for t, name, colour in ((review, "review", "tab:orange"), (fail, "fail", "black")):
@@ -110,7 +111,7 @@ def operating_curve(scores: np.ndarray, is_defect: np.ndarray, fail: float, revi
             _, e, f, r = rates_over(scores, is_defect, fail, np.array([tt]))
             # what each threshold is chosen for: review by the escapes (and costs the review rate), fail by
             # the automatic false rejects
-            ys = [e[0], r[0]] if name == "review" else [f[0]]
+            ys = ([e[0], r[0]] if np.asarray(is_defect).any() else [r[0]]) if name == "review" else [f[0]]
             ax.plot([tt] * len(ys), ys, "o", color=colour)
             ax.annotate(f"{name} {t:.3g}", (tt, max(ys)), textcoords="offset points", xytext=(4, 6),
                         fontsize=8, color=colour)

@@ -15,7 +15,7 @@ from inspection.card import ModelCard
 from inspection.errors import BundleError
 from inspection.predictor import Predictor
 from training.calibration import Calibration, CalibrationError, LabelledScores, calibrate
-from training.evaluate import select_split
+from training.evaluate import as_model_labels, select_split
 from training.metrics import classification_metrics
 from training.scoring import score_samples
 
@@ -76,7 +76,8 @@ def recalibrate_bundle(
     if reviewed is not None:
         pool = pool + _reviewed_pool(predictor, card, reviewed, threads)
     cal = calibrate(pool.scores, pool.is_defect, target_recall=target_recall, review_false_reject=review_false_reject,
-                    review_budget=review_budget, fallback=fallback, source=pool.source)
+                    review_budget=review_budget, fallback=fallback, source=pool.source,
+                    good_only=card.good_only is not None)
     th = cal.thresholds
     if scored is not None:
         metrics[split] = classification_metrics(scored.probs, scored.label_indices(card.classes), card.classes,
@@ -90,7 +91,7 @@ def recalibrate_bundle(
 
 def _reviewed_pool(predictor: Predictor, card: ModelCard, store: str | Path, threads: int | None) -> LabelledScores:
     ds = reviewed_verdicts(store)
-    known = [s for s in ds.samples if s.label in card.classes]
+    known = [s for s in as_model_labels(ds.samples, card.classes, ds.info.pass_classes) if s.label in card.classes]
     if not known:
         raise DatasetError(f"{store} holds no reviewed verdicts with this model's classes: label verdicts on the "
                            "review page (or POST /v1/verdicts/ID/label) first")

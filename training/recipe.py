@@ -33,6 +33,7 @@ KEEP_PX = 4.0
 SCALES = (1.0, 0.5, 0.25, 0.125)
 NATIVE_CROP = 256
 MASKS_READ = 200  # enough masks to know the defects' widths
+GOOD_ONLY_SCALE = 0.5  # large frames without defects to measure: half resolution (a JPEG decodes at it directly)
 
 
 @dataclass(frozen=True)
@@ -91,10 +92,18 @@ def native_scale(thin_px: float) -> float:
     return SCALES[0]
 
 
-def choose(sizes: DefectSizes, whole_frame_side: int, fixture: str) -> Choice:
+def choose(sizes: DefectSizes, whole_frame_side: int, fixture: str, good_only: bool = False) -> Choice:
     whole = "whole-frame"
     if fixture != "none":
         return Choice(whole, None, f"the part is found in the frame (fixture {fixture}): whole-frame recipe")
+    if good_only:  # no defects to measure: what can be small must not be shrunk away
+        if max(sizes.frame) <= LARGE * whole_frame_side:
+            return Choice(whole, None, f"good parts only, {sizes.frame[1]}x{sizes.frame[0]} frames: whole-frame "
+                                       "recipe")
+        return Choice("native", GOOD_ONLY_SCALE, f"good parts only, {sizes.frame[1]}x{sizes.frame[0]} frames: a "
+                                                 f"defect's size is unknown, so native recipe at scale "
+                                                 f"{GOOD_ONLY_SCALE:g} (a defect {KEEP_PX / GOOD_ONLY_SCALE:g} px "
+                                                 f"wide stays {KEEP_PX:g} model px)")
     if sizes.defects == 0 or sizes.masked < MASKED_SHARE * sizes.defects or sizes.thin_px is None:
         return Choice(whole, None, f"{sizes.masked} of {sizes.defects} defect images have a mask (the native "
                                    f"recipe needs {MASKED_SHARE:.0%}): whole-frame recipe")
@@ -119,6 +128,8 @@ WHOLE_FRAME_DEFAULTS = {"arch": "defectnet", "epochs": 40, "patience": 10, "moni
 # (KolektorSDD fold 0: AP 0.965 after 40 epochs, 0.992-1.000 after 100-120; best-by-val-loss
 # picked epoch 47 of 100, test AP 0.984)
 NATIVE_DEFAULTS = {"arch": "segdec", "epochs": 120, "patience": 0, "monitor": "last"}
+# a good-only val split holds no defects, so its figures cannot pick an epoch: run the schedule out
+GOOD_ONLY_DEFAULTS = {"patience": 0, "monitor": "last"}
 
 
 def resolve(config: TrainConfig, dataset: Dataset) -> tuple[TrainConfig, str]:
@@ -135,9 +146,10 @@ def resolve(config: TrainConfig, dataset: Dataset) -> tuple[TrainConfig, str]:
     elif config.scale is not None or config.crop is not None or config.tile is not None:
         recipe, why = "native", "native recipe: a scale, crop or tile was asked for"
     else:
-        choice = choose(sizes, config.long_side, config.fixture)
+        choice = choose(sizes, config.long_side, config.fixture, bool(config.good_only))
         recipe, scale, why = choice.recipe, choice.scale, choice.reason
-    defaults = NATIVE_DEFAULTS if recipe == "native" else WHOLE_FRAME_DEFAULTS
+    defaults = {**(NATIVE_DEFAULTS if recipe == "native" else WHOLE_FRAME_DEFAULTS),
+                **(GOOD_ONLY_DEFAULTS if config.good_only else {})}
     config = config.with_(recipe=recipe, **{k: v for k, v in defaults.items() if getattr(config, k) is None})
     if recipe == "whole-frame":
         if config.arch in MAP_ARCHS:
@@ -151,7 +163,7 @@ def resolve(config: TrainConfig, dataset: Dataset) -> tuple[TrainConfig, str]:
         raise TrainConfigError("the native recipe does not handle a fixtured part yet: use --fixture none "
                                "or the whole-frame recipe")
     if scale is None:
-        scale = native_scale(sizes.thin_px) if sizes.thin_px is not None else 0.5
+        scale = native_scale(sizes.thin_px) if sizes.thin_px is not None else GOOD_ONLY_SCALE
     fh, fw = (max(1, int(v * scale)) for v in sizes.frame)
     crop = config.crop or max(32, min(NATIVE_CROP, fh // 16 * 16, fw // 16 * 16))
     return config.with_(scale=scale, crop=crop, input_size=(crop, crop)), why

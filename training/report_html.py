@@ -117,9 +117,11 @@ def render_calibration(card: ModelCard, cal: dict[str, Any], images: dict[str, s
     title = f"{card.name}@{card.version}: thresholds from {cal['source']}"
     plots = "".join(f'<img class="plot" src="{escape(src)}" alt="{escape(name)}">' for name, src in images.items())
     band = "none" if th.get("review") is None else f"{th['review']:.4g}"
+    aim = ("for a false-reject budget: no defects to aim recall at" if cal["mode"] == "good-only"
+           else f"target recall {100 * cal['target_recall']:g}%")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title>"
             f"<style>{STYLE}</style></head><body><h1>{escape(title)}</h1>"
-            f"<p>fail at or above {th['fail']:.4g}, review from {escape(band)} ({escape(cal['mode'])}; target recall "
-            f"{100 * cal['target_recall']:g}%), on {cal['defects']} defective and {cal['good']} good images.</p>"
+            f"<p>fail at or above {th['fail']:.4g}, review from {escape(band)} ({escape(cal['mode'])}; {aim}), "
+            f"on {cal['defects']} defective and {cal['good']} good images.</p>"
             f"{operating_points(cal['bounds'], cal.get('support', ''), cal.get('note', ''))}"
             f"<h2>Operating curve</h2><div>{plots}</div><h2>Hardest cases</h2>{hardest_html(cases)}</body></html>")

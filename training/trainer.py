@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from datasets.layout import Dataset, DatasetError
+from inspection.card import ANOMALY
 from inspection.predictor import Preparer
 from inspection.preprocess import PreprocessConfig
 from training import distributed
@@ -20,7 +21,7 @@ from training.calibration import LabelledScores
 from training.checkpoint import cpu_state, load_checkpoint, restore_last, save_checkpoint, save_last
 from training.config import TrainConfig
 from training.data import CachedSplit, load_split
-from training.data_view import training_dataset
+from training.data_view import is_good_only, training_dataset, view_of, with_anomaly_class
 from training.finalize import finalize
 from training.fitting import Fit, build_fit
 from training.loop import nll, predict, train_epoch
@@ -59,6 +60,10 @@ def resolve_config(config: TrainConfig, dataset: Dataset) -> tuple[TrainConfig, 
                               fixture=pre.fixture or "none", fixture_margin=pre.fixture_margin,
                               recipe="native" if pre.native else "whole-frame", scale=pre.scale,
                               crop=pre.input_size[0] if pre.native else None)
+    if config.good_only is None:
+        config = config.with_(good_only=is_good_only(dataset))
+    if config.synthesize is None:
+        config = config.with_(synthesize=0.5 if config.good_only else _parent_synthesized(config.init_from))
     config, why = resolve_recipe(config, dataset)
     if config.color == "auto":
         color = hint.get("color") if hint.get("color") in ("rgb", "gray") else None
@@ -70,6 +75,15 @@ def resolve_config(config: TrainConfig, dataset: Dataset) -> tuple[TrainConfig, 
         size = (config.long_side,) * 2 if config.fixture != "none" else None
         config = config.with_(input_size=size or _input_size_for(dataset, config.long_side, config.roi))
     return config.with_(mean=config.resolved_mean, std=config.resolved_std), why
+
+
+def _parent_synthesized(init_from: str | None) -> float:
+    """A fine-tune keeps synthesizing defects when its parent did (real ones mix in with them)."""
+    if not init_from:
+        return 0.0
+    from inspection.bundle import load_bundle
+
+    return float(((load_bundle(init_from, verify=False).card.extra.get("training") or {}).get("synthesize")) or 0.0)
 
 
 def _gray_frames(dataset: Dataset) -> bool:
@@ -101,7 +115,7 @@ def _check_splits(train: CachedSplit, val: CachedSplit, classes: tuple[str, ...]
     for split in (train, val):
         if len(split) == 0:
             raise DatasetError(f"the {split.name} split is empty: assign splits with 'defectscope dataset split'")
-    if pass_classes and not config.no_defects_fallback:
+    if pass_classes and not config.no_defects_fallback and not config.good_only:
         counts = val.class_counts(len(classes))
         good = sum(int(counts[i]) for i, c in enumerate(classes) if c in pass_classes)
         if good == 0 or good == len(val):
@@ -141,6 +155,12 @@ def _train(config: TrainConfig, dist: distributed.DistInfo, use_cuda: bool, rep:
     dataset = training_dataset(config)
     config, why = resolve_config(config, dataset)
     rep.message(why)
+    if config.good_only:
+        rep.message(f"[bold yellow]good-only training[/] ({view_of(dataset)['good_only']}): defects are "
+                    f"synthesized on {config.synthesize:.0%} of the good images and the fail threshold comes "
+                    "from a false-reject budget; recall cannot be measured until real defects are evaluated")
+    if config.synthesize:
+        dataset = with_anomaly_class(dataset)
     run = RunDir(config.out_path)
     if dist.is_main:
         run.prepare(config, restart=restart)  # refuses a folder holding a run with other settings
@@ -173,7 +193,8 @@ def _train(config: TrainConfig, dist: distributed.DistInfo, use_cuda: bool, rep:
         progress = Progress.from_dict(restore_last(run.last, fit, dataset.fingerprint(), classes))
         resumed_from = progress.epoch
         rep.message(f"resuming {run.root} after epoch {resumed_from} (best so far: epoch {progress.best_epoch})")
-    per_class = dict(zip(classes, train_split.class_counts(len(classes)).tolist(), strict=True))
+    per_class = {c: n for c, n in zip(classes, train_split.class_counts(len(classes)).tolist(), strict=True)
+                 if n or c != ANOMALY}  # synthesized anomalies are drawn per epoch, said above
     rep.message(f"training {config.arch} on {len(train_split)} images ({per_class}), "
                 f"validating on {len(val_split)}, up to {config.epochs} epochs on {device}")
     stop_reason = "completed"

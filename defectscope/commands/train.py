@@ -67,6 +67,12 @@ def train_cmd(
     monitor: str = typer.Option(None, help="Which epoch is kept: macro_f1 (whole-frame default), accuracy or loss "
                                 "on the val split, or last (native default)."),
     balance: str = typer.Option(None, help="Class imbalance: loss (weighted loss, default), sampler or none."),
+    good_only: bool = typer.Option(None, "--good-only/--no-good-only", help="Train on the good images only, "
+                                   "against defects synthesized on them; the fail threshold comes from a "
+                                   "false-reject budget on good val images. Default: on when the training split "
+                                   "holds good images only (said so)."),
+    synthesize: float = typer.Option(None, min=0, max=0.99, help="Share of good training images given a "
+                                     "synthesized defect each epoch (default 0.5 good-only, else 0)."),
     weights: str = typer.Option(None, help="Pretrained weights: a torchvision name or a local .pth/.safetensors."),
     init_from: Path = typer.Option(None, "--init-from", help="Fine-tune this bundle (new classes allowed)."),
     augment: list[str] = typer.Option(None, "--augment", help="Augmentation override KEY=VALUE, repeatable."),
@@ -111,7 +117,8 @@ def train_cmd(
         "review_false_reject": review_false_reject, "review_budget": review_budget, "folds": folds,
         "time_limit_min": time_limit, "seed": seed, "name": name,
         "device": device, "threads": threads, "long_side": long_side, "fold": fold, "carve_val": carve_val,
-        "input_size": parse_size(input_size) if input_size else None,
+        "input_size": parse_size(input_size) if input_size else None, "good_only": good_only,
+        "synthesize": synthesize,
     }
     raw.update({k: v for k, v in flags.items() if v is not None})
     if no_defects_fallback:

@@ -19,7 +19,8 @@ router = APIRouter(prefix="/v1", tags=["model"])
 async def model_card(predictor: PredictorDep, _: StationRole) -> dict[str, Any]:
     card = predictor.card.to_dict()
     card["metrics"] = {k: v for k, v in card.get("metrics", {}).items() if k != "calibration_pool"}  # kB of scores
-    return {**card, "backend": predictor.backend.name}
+    # a model trained without real defects says so first: QA must know what it can miss
+    return {**card, "good_only": predictor.card.good_only, "backend": predictor.backend.name}
 
 
 @router.post("/model/reload", response_model=ReloadOutcome, summary="Load the registry champion (or a given "

@@ -249,6 +249,13 @@ async function loadModel() {
     el.textContent = `${model.name}@${model.version} · fail ≥ ${short(th.fail)}${band}`;
     const cal = (model.metrics || {}).calibration;
     el.title = cal && cal.support ? `thresholds from ${cal.source}: ${cal.support}` : '';
+    const go = model.good_only;  // trained on good parts only: recall unknown, say what it can miss
+    if (go) {
+      el.append(' ', Object.assign(document.createElement('span'), {className: 'good-only',
+        textContent: 'good-only model',
+        title: `trained without real defects (synthesized: ${go.synthesized.join(', ')}); fail threshold for ` +
+               `≤ ${(100 * go.false_reject_budget).toFixed(1)} % good parts failed. It can miss ${go.can_miss}.`}));
+    }
   } catch (e) { document.getElementById('model').textContent = 'model: ' + e.message; }
 }
 
