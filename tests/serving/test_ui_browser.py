@@ -8,6 +8,7 @@ without it the test is skipped with the reason.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 from pathlib import Path
@@ -79,3 +80,30 @@ def test_page_shows_live_verdicts_and_a_click_relabels_into_the_sample_store(bun
     stored = samples / saved.removeprefix("saved as sample ")
     assert stored.is_file() and stored.parent.name == "dent"
     assert "dent" in (samples / "manifest.csv").read_text() and verdict_id
+
+
+@pytest.mark.slow
+def test_page_says_when_the_model_was_trained_on_good_parts_only(bundle_path: Path, tmp_path: Path) -> None:
+    chromium = _browser_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    model = tmp_path / "bundle"  # the card of a good-only model (only card.json differs, as recalibration writes)
+    shutil.copytree(bundle_path, model)
+    card = json.loads((model / "card.json").read_text())
+    card["extra"]["good_only"] = {"synthesized": ["draem", "crack"], "share": 0.5, "false_reject_budget": 0.01,
+                                  "calibrated_on": "val split", "can_miss": "defects unlike every synthesized kind"}
+    (model / "card.json").write_text(json.dumps(card))
+    settings = load_settings(model=model, port=0, station_keys=STATION_KEY, engineer_keys=ENGINEER_KEY, threads=1,
+                             verdict_db=tmp_path / "verdicts.sqlite")
+    with start_in_background(settings) as server, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            page.goto(f"{server.url}/ui")
+            page.fill("#key", ENGINEER_KEY)
+            page.click("#keyform button[type=submit]")
+            tag = page.wait_for_selector("#model .good-only", timeout=30_000)
+            assert tag.inner_text() == "good-only model"
+            assert "can miss defects unlike every synthesized kind" in (tag.get_attribute("title") or "")
+        finally:
+            browser.close()
