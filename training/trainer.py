@@ -48,6 +48,7 @@ def resolve_config(config: TrainConfig, dataset: Dataset) -> tuple[TrainConfig, 
     if config.name is None:
         config = config.with_(name=dataset.root.resolve().name)
     hint = dataset.info.extra.get("preprocess") or {}  # what 'dataset synth' knows suits its frames
+    inherited = 0.0  # a fine-tune keeps synthesizing defects when its parent did (real ones mix in)
     if config.fixture == "auto":
         config = config.with_(fixture=hint.get("fixture") if hint.get("fixture") in ("bright", "dark") else "none")
     if config.init_from:
@@ -60,10 +61,11 @@ def resolve_config(config: TrainConfig, dataset: Dataset) -> tuple[TrainConfig, 
                               fixture=pre.fixture or "none", fixture_margin=pre.fixture_margin,
                               recipe="native" if pre.native else "whole-frame", scale=pre.scale,
                               crop=pre.input_size[0] if pre.native else None)
+        inherited = float((parent.extra.get("training") or {}).get("synthesize") or 0.0)
     if config.good_only is None:
         config = config.with_(good_only=is_good_only(dataset))
     if config.synthesize is None:
-        config = config.with_(synthesize=0.5 if config.good_only else _parent_synthesized(config.init_from))
+        config = config.with_(synthesize=0.5 if config.good_only else inherited)
     config, why = resolve_recipe(config, dataset)
     if config.color == "auto":
         color = hint.get("color") if hint.get("color") in ("rgb", "gray") else None
@@ -75,15 +77,6 @@ def resolve_config(config: TrainConfig, dataset: Dataset) -> tuple[TrainConfig, 
         size = (config.long_side,) * 2 if config.fixture != "none" else None
         config = config.with_(input_size=size or _input_size_for(dataset, config.long_side, config.roi))
     return config.with_(mean=config.resolved_mean, std=config.resolved_std), why
-
-
-def _parent_synthesized(init_from: str | None) -> float:
-    """A fine-tune keeps synthesizing defects when its parent did (real ones mix in with them)."""
-    if not init_from:
-        return 0.0
-    from inspection.bundle import load_bundle
-
-    return float(((load_bundle(init_from, verify=False).card.extra.get("training") or {}).get("synthesize")) or 0.0)
 
 
 def _gray_frames(dataset: Dataset) -> bool:

@@ -11,7 +11,10 @@ import importlib.util
 import json
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -36,10 +39,26 @@ def _browser_or_skip() -> str:
     return path  # type: ignore[return-value]
 
 
+@contextmanager
+def _signed_in_page(chromium: str, url: str) -> Iterator[Any]:
+    """The QA page in headless Chromium, the engineer key entered."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            page.goto(f"{url}/ui")
+            page.fill("#key", ENGINEER_KEY)
+            page.click("#keyform button[type=submit]")
+            yield page
+        finally:
+            browser.close()
+
+
 @pytest.mark.slow
 def test_page_shows_live_verdicts_and_a_click_relabels_into_the_sample_store(bundle_path: Path, tmp_path: Path):
     chromium = _browser_or_skip()
-    from playwright.sync_api import sync_playwright
 
     samples = tmp_path / "samples"
     settings = load_settings(
@@ -53,13 +72,7 @@ def test_page_shows_live_verdicts_and_a_click_relabels_into_the_sample_store(bun
                 r = client.post("/v1/inspect", content=jpeg(i), headers={"Content-Type": "image/jpeg",
                                                                           "X-Station-Id": STATION})
                 assert r.status_code == 200
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-            try:
-                page = browser.new_page()
-                page.goto(f"{server.url}/ui")
-                page.fill("#key", ENGINEER_KEY)
-                page.click("#keyform button[type=submit]")
+        with _signed_in_page(chromium, server.url) as page:
                 page.wait_for_selector(".station .tile img[src^='blob:']", timeout=30_000)
                 assert page.inner_text(".station h2").startswith(STATION)  # shown as text, not markup
                 assert page.locator(".station .tile").count() == 12
@@ -74,8 +87,6 @@ def test_page_shows_live_verdicts_and_a_click_relabels_into_the_sample_store(bun
                 card.locator("button.label[data-label=dent]").click()
                 page.wait_for_selector(f".review-card[data-id='{verdict_id}'] .result:is(.ok, .bad)", timeout=30_000)
                 saved = card.locator(".result").inner_text()
-            finally:
-                browser.close()
     assert saved.startswith("saved as sample "), saved
     stored = samples / saved.removeprefix("saved as sample ")
     assert stored.is_file() and stored.parent.name == "dent"
@@ -85,7 +96,6 @@ def test_page_shows_live_verdicts_and_a_click_relabels_into_the_sample_store(bun
 @pytest.mark.slow
 def test_page_says_when_the_model_was_trained_on_good_parts_only(bundle_path: Path, tmp_path: Path) -> None:
     chromium = _browser_or_skip()
-    from playwright.sync_api import sync_playwright
 
     model = tmp_path / "bundle"  # the card of a good-only model (only card.json differs, as recalibration writes)
     shutil.copytree(bundle_path, model)
@@ -95,15 +105,7 @@ def test_page_says_when_the_model_was_trained_on_good_parts_only(bundle_path: Pa
     (model / "card.json").write_text(json.dumps(card))
     settings = load_settings(model=model, port=0, station_keys=STATION_KEY, engineer_keys=ENGINEER_KEY, threads=1,
                              verdict_db=tmp_path / "verdicts.sqlite")
-    with start_in_background(settings) as server, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        try:
-            page = browser.new_page()
-            page.goto(f"{server.url}/ui")
-            page.fill("#key", ENGINEER_KEY)
-            page.click("#keyform button[type=submit]")
-            tag = page.wait_for_selector("#model .good-only", timeout=30_000)
-            assert tag.inner_text() == "good-only model"
-            assert "can miss defects unlike every synthesized kind" in (tag.get_attribute("title") or "")
-        finally:
-            browser.close()
+    with start_in_background(settings) as server, _signed_in_page(chromium, server.url) as page:
+        tag = page.wait_for_selector("#model .good-only", timeout=30_000)
+        assert tag.inner_text() == "good-only model"
+        assert "can miss defects unlike every synthesized kind" in (tag.get_attribute("title") or "")
