@@ -20,6 +20,9 @@ count given the baseline (Jeffreys prior), not from the plug-in binomial. Averag
 baselines, a fault-free window exceeds it with probability ``alpha``. The CUSUM threshold
 ``h = ln(ARL0)`` is Lorden's bound: the in-control run length is at least ``ARL0`` parts.
 ``benchmarks/spc_detection.py`` measures both promises and the detection delay.
+
+A raised alarm also says which process parameters moved with it (``monitoring.process_shift``),
+when the station sends them.
 """
 
 from __future__ import annotations
@@ -27,10 +30,11 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from inspection.errors import DefectscopeError
+from monitoring.process_shift import ProcessShift, describe
 
 FAIL, INVALID = "fail", "invalid"
 PSI_FLOOR = 1e-4  # empty bins would make PSI infinite
@@ -128,10 +132,11 @@ class AlarmEvent:
     value: float
     limit: float
     message: str
+    moved: tuple[dict[str, Any], ...] = ()  # process parameters that moved with a raised alarm
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "state": self.state, "ts": self.ts, "part": self.part,
-                "value": self.value, "limit": self.limit, "message": self.message}
+                "value": self.value, "limit": self.limit, "message": self.message, "moved": list(self.moved)}
 
 
 @dataclass
@@ -321,10 +326,22 @@ class StationMonitor:
         self.fail = PChart("fail_rate", "fail rate", self.cfg)
         self.invalid = PChart("invalid_rate", "invalid-frame rate", self.cfg, cusum=False)
         self.drift = ScoreDrift(reference, self.cfg) if reference is not None else None
+        self.process = ProcessShift(self.cfg.baseline, max(self.cfg.window, 20))  # the window that alarmed
         self.counts: dict[str, int] = {}
 
-    def observe(self, outcome: str, defect_score: float | None, ts: float) -> list[AlarmEvent]:
+    def observe(self, outcome: str, defect_score: float | None, ts: float,
+                process: Mapping[str, Any] | None = None) -> list[AlarmEvent]:
         self.counts[outcome] = self.counts.get(outcome, 0) + 1
+        self.process.observe(process)
+        return [self._with_moved(e) for e in self._charts(outcome, defect_score, ts)]
+
+    def _with_moved(self, ev: AlarmEvent) -> AlarmEvent:
+        moved = self.process.moved() if ev.state == "raised" else []
+        if not moved:
+            return ev
+        return replace(ev, moved=tuple(moved), message=f"{ev.message}; moved with it: {describe(moved)}")
+
+    def _charts(self, outcome: str, defect_score: float | None, ts: float) -> list[AlarmEvent]:
         events = [self.invalid.observe(outcome == INVALID, ts)]
         if outcome != INVALID:
             events.append(self.fail.observe(outcome == FAIL, ts))

@@ -9,6 +9,7 @@ page shows them even with the log switched off.
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import sqlite3
@@ -33,11 +34,12 @@ CREATE TABLE IF NOT EXISTS alarms (
     value REAL NOT NULL,
     threshold REAL NOT NULL,
     part INTEGER NOT NULL,
-    message TEXT NOT NULL
+    message TEXT NOT NULL,
+    moved TEXT
 );
 CREATE INDEX IF NOT EXISTS alarms_ts ON alarms (ts);
 """
-_COLUMNS = ("ts", "station", "model_version", "kind", "state", "value", "threshold", "part", "message")
+_COLUMNS = ("ts", "station", "model_version", "kind", "state", "value", "threshold", "part", "message", "moved")
 MAX_PENDING = 1000
 KEEP_RECENT = 200
 
@@ -65,6 +67,8 @@ class AlarmLog:
             conn = _connect(path)  # create now, so a bad path fails at startup
             with conn:
                 conn.executescript(_SCHEMA)
+                if "moved" not in {r[1] for r in conn.execute("PRAGMA table_info(alarms)")}:  # an older log
+                    conn.execute("ALTER TABLE alarms ADD COLUMN moved TEXT")
             conn.close()
 
     def start(self) -> None:
@@ -99,7 +103,7 @@ class AlarmLog:
         try:
             conn.row_factory = sqlite3.Row
             rows = conn.execute(f"SELECT id, {','.join(_COLUMNS)} FROM alarms ORDER BY id DESC LIMIT ?", (limit,))
-            return [dict(r) for r in rows]
+            return [{**dict(r), "moved": _moved(r["moved"])} for r in rows]
         finally:
             conn.close()
 
@@ -130,7 +134,7 @@ class AlarmLog:
             try:
                 with conn:
                     conn.execute(f"INSERT INTO alarms ({','.join(_COLUMNS)}) VALUES ({','.join('?' * len(_COLUMNS))})",
-                                 tuple(event[c] for c in _COLUMNS))
+                                 tuple(_cell(event, c) for c in _COLUMNS))
                 return
             except sqlite3.OperationalError as exc:  # locked by another process: wait a little
                 log.error("alarm log write failed (%s), attempt %d", exc, attempt + 1)
@@ -145,3 +149,17 @@ class AlarmLog:
             log.error("alarm webhook %s failed: %s", self.webhook, exc)
             if self._on_failure is not None:
                 self._on_failure()
+
+
+def _cell(event: dict[str, Any], column: str) -> Any:
+    if column == "moved":
+        return json.dumps(event.get("moved") or [])
+    return event[column]
+
+
+def _moved(text: str | None) -> list[dict[str, Any]]:
+    try:
+        value = json.loads(text) if text else []
+    except ValueError:
+        return []
+    return [m for m in value if isinstance(m, dict)] if isinstance(value, list) else []

@@ -125,6 +125,8 @@ class Settings(BaseSettings):
     spc_window: int = Field(50, ge=5, description="Parts per p-chart point.")
     spc_false_alarms_per_10k: float = Field(1.0, gt=0, le=1000, description="Fault-free alarms the limits allow "
                                             "per 10,000 parts.")
+    process_analysis_every_s: float = Field(600.0, ge=10, description="How old the QA page's process drivers per "
+                                            "station may get before a background refresh (while the page is open).")
     # lifecycle
     stop_after_s: float | None = Field(None, gt=0, description="Stop by itself after this many seconds (CI).")
 

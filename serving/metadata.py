@@ -22,6 +22,8 @@ MAX_ITEMS = 64  # keys and array elements, counted over the whole document
 MAX_KEY = 64
 MAX_STRING = 512
 MAX_INT = 2**53  # what every JSON reader (JavaScript's included) holds exactly
+MAX_PROCESS_KEYS = 32
+MAX_PROCESS_STRING = 64
 
 
 class MetadataError(DefectscopeError):
@@ -123,6 +125,25 @@ def parse_object(raw: str, what: str = "metadata") -> dict[str, Any]:
     except (json.JSONDecodeError, RecursionError):
         raise MetadataError(f'{what} is not valid JSON: send an object, e.g. {{"lot": "A17"}}') from None
     return check_object(value, what)
+
+
+def check_process(value: dict[str, Any], what: str = "process") -> dict[str, Any]:
+    """A part's process parameters: a flat object of numbers, short strings, booleans and nulls
+    (what an analysis can use: {"belt_speed": 1.2, "tool_id": "T3"}); nested values are refused."""
+    if len(value) > MAX_PROCESS_KEYS:
+        raise MetadataError(f"{what} holds {len(value)} parameters; at most {MAX_PROCESS_KEYS} are kept per part")
+    for key, v in value.items():
+        if isinstance(v, dict | list):
+            raise MetadataError(f"{what} parameter {key[:40]!r} must be a number, a string, true/false or null, "
+                                "not a nested value")
+        if isinstance(v, str) and len(v) > MAX_PROCESS_STRING:
+            raise MetadataError(f"{what} parameter {key[:40]!r} is longer than {MAX_PROCESS_STRING} characters")
+    return value
+
+
+def parse_process(raw: str) -> dict[str, Any]:
+    """Parse and check a part's process parameters (the X-Process header or ``process`` query value)."""
+    return check_process(parse_object(raw, "process"))
 
 
 def read_back(stored: str | None) -> dict[str, Any] | None:

@@ -53,7 +53,8 @@ class LineMonitor:
         self.alarm_log.close()
 
     # -- the verdict hook ----------------------------------------------------------------------
-    def observe(self, station: str | None, verdict: Verdict, card: ModelCard, ts: float) -> list[AlarmEvent]:
+    def observe(self, station: str | None, verdict: Verdict, card: ModelCard, ts: float,
+                process: dict[str, Any] | None = None) -> list[AlarmEvent]:
         key = (station or UNKNOWN_STATION, card.version)
         with self._lock:
             mon = self._monitors.get(key)
@@ -62,7 +63,7 @@ class LineMonitor:
                 self._retire_old_versions(key[0], ts)
             else:
                 self._monitors.move_to_end(key)
-            events = mon.observe(verdict.outcome.value, verdict.defect_score, ts)
+            events = mon.observe(verdict.outcome.value, verdict.defect_score, ts, process)
             for ev in events:
                 self._publish(key, ev)
         return events
@@ -79,7 +80,8 @@ class LineMonitor:
     def _publish(self, key: tuple[str, str], ev: AlarmEvent) -> None:
         station, version = key
         record = {"station": station, "model_version": version, "kind": ev.kind, "state": ev.state, "ts": ev.ts,
-                  "value": ev.value, "threshold": ev.limit, "part": ev.part, "message": ev.message}
+                  "value": ev.value, "threshold": ev.limit, "part": ev.part, "message": ev.message,
+                  "moved": list(ev.moved)}
         if ev.state == "raised":
             self._active[(station, version, ev.kind)] = record
             log.warning("ALARM %s at station %s (model %s): %s", ev.kind, station, version, ev.message)

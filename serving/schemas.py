@@ -79,6 +79,7 @@ class InspectResponse(BaseModel):
     station_id: str | None = None
     part_id: str | None = None
     metadata: dict[str, Any] | None = None
+    process: dict[str, Any] | None = Field(None, description="The part's process parameters, as sent (X-Process).")
     batch_size: int = Field(description="Images in the inference micro-batch this one was part of.")
     timings_ms: dict[str, float] = Field(description="decode, preprocess, queue, inference, decision, total.")
     regions: list[RegionOut] = Field(default_factory=list, description="Where the model's defect map marks defects "
@@ -117,6 +118,7 @@ class VerdictRow(BaseModel):
     batch_size: int
     image_path: str | None
     metadata: dict[str, Any] | None
+    process: dict[str, Any] | None = None
     regions: list[RegionOut] = Field(default_factory=list)
     width: int | None = Field(None, description="The frame as captured, in pixels (region boxes are in it).")
     height: int | None = None

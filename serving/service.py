@@ -67,7 +67,7 @@ class InspectionService:
         self.explain_pool = ExplainPool(settings.max_explain_pending, settings.explain_side, settings.retry_after_s)
         self.background = background_pool(1, "defectscope-background")  # zips: no station waits for them
         self.stations = StationRegistry(settings.max_stations)
-        self.listeners: list[Any] = []  # called (station, verdict, card, ts) after each verdict: the line monitor
+        self.listeners: list[Any] = []  # called (station, verdict, card, ts, process) after each verdict: the monitor
         self.models = ModelSwitch(self)
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -176,7 +176,8 @@ class InspectionService:
                               overlay_png=base64.b64encode(png).decode("ascii"))
 
     async def inspect(self, data: bytes, *, station: str | None, part: str | None,
-                      metadata: dict[str, Any] | None, started: float, explain: bool = False) -> InspectResponse:
+                      metadata: dict[str, Any] | None, started: float, explain: bool = False,
+                      process: dict[str, Any] | None = None) -> InspectResponse:
         predictor = self.require_ready()
         assert self.batcher is not None and self._pool is not None
         if not data:
@@ -208,11 +209,11 @@ class InspectionService:
             t0 = time.perf_counter()
             explanation = await self._explain(predictor, item)
             item = item.timed(explain=ms_since(t0))
-        out = self._record(predictor, item.timed(total=ms_since(started)), data, station, part, metadata)
+        out = self._record(predictor, item.timed(total=ms_since(started)), data, station, part, metadata, process)
         return out.model_copy(update={"explanation": explanation}) if explanation else out
 
     def _record(self, predictor: Predictor, item: Item, data: bytes, station: str | None, part: str | None,
-                metadata: dict[str, Any] | None) -> InspectResponse:
+                metadata: dict[str, Any] | None, process: dict[str, Any] | None = None) -> InspectResponse:
         card, v, timings = predictor.card, item.verdict, dict(item.timings)
         assert v is not None and item.sha256 is not None and item.size is not None
         request_id = uuid.uuid4().hex
@@ -223,7 +224,7 @@ class InspectionService:
                     ts=time.time(), request_id=request_id, station=station, part_id=part, image_sha256=item.sha256,
                     verdict=v.outcome.value, label=v.label, confidence=v.confidence, defect_score=v.defect_score,
                     scores=dict(v.scores), model_name=card.name, model_version=card.version,
-                    latency_ms=timings["total"], batch_size=v.batch_size, metadata=metadata,
+                    latency_ms=timings["total"], batch_size=v.batch_size, metadata=metadata, process=process,
                     regions=[r.to_dict() for r in v.regions] or None, width=item.size[1], height=item.size[0],
                 ), image=data, image_format=item.format or "")
             except VerdictLogFull as exc:
@@ -232,7 +233,7 @@ class InspectionService:
         m.observe_stages(timings)
         m.verdicts.labels(verdict=v.outcome.value, label=v.label, station=m.station_label(station)).inc()
         for listen in self.listeners:
-            listen(station, v, card, time.time())
+            listen(station, v, card, time.time(), process)
         return InspectResponse(
             request_id=request_id, verdict=v.outcome.value, label=v.label, confidence=v.confidence, reason=v.reason,
             defect_score=v.defect_score, scores=dict(v.scores),
@@ -240,6 +241,7 @@ class InspectionService:
             model=ModelRef(name=card.name, version=card.version),
             image=ImageOut(sha256=item.sha256, format=item.format or "", width=item.size[1], height=item.size[0],
                            bytes=len(data)),
-            station_id=station, part_id=part, metadata=metadata, batch_size=v.batch_size, timings_ms=timings,
+            station_id=station, part_id=part, metadata=metadata, process=process, batch_size=v.batch_size,
+            timings_ms=timings,
             regions=[r.to_dict() for r in v.regions],
         )

@@ -5,6 +5,9 @@ exponential backoff (honouring Retry-After); a part still unsent after that wait
 that is resent as soon as the service answers again, and whatever is left at the end is
 written to a JSONL file (with its JPEG) for a later resend. 4xx answers are final: the
 service looked at the image and refused it, so sending it again would not help.
+
+A frame's process parameters (``frame.meta["process"]``: the simulated line's state, or a
+sidecar table for an image folder, ``serving.process_sidecar``) go with it as ``X-Process``.
 """
 
 from __future__ import annotations
@@ -89,6 +92,7 @@ class StationSummary:
 class _Pending:
     result: PartResult
     jpeg: bytes
+    process: str | None = None  # the X-Process header: JSON text
 
 
 def encode_jpeg(frame: Frame, quality: int = 90) -> bytes:
@@ -98,9 +102,9 @@ def encode_jpeg(frame: Frame, quality: int = 90) -> bytes:
     return buf.tobytes()
 
 
-def open_frames(spec: str, *, rate: float | None, seed: int | None = None) -> FrameSource:
+def open_frames(spec: str, *, rate: float | None, seed: int | None = None, **options: Any) -> FrameSource:
     """The capture stage's frame source for ``spec`` (sim, a device index, a URL, a folder), paced at ``rate``."""
-    return open_source(spec, rate=rate, seed=0 if seed is None else seed)
+    return open_source(spec, rate=rate, seed=0 if seed is None else seed, **options)
 
 
 class StationClient:
@@ -120,9 +124,11 @@ class StationClient:
         r = p.result
         r.attempts += 1
         t0 = time.perf_counter()
+        headers = {"Content-Type": "image/jpeg", "X-Part-Id": r.part_id}
+        if p.process is not None:
+            headers["X-Process"] = p.process
         try:
-            resp = self.http.post("/v1/inspect", content=p.jpeg,
-                                  headers={"Content-Type": "image/jpeg", "X-Part-Id": r.part_id})
+            resp = self.http.post("/v1/inspect", content=p.jpeg, headers=headers)
         except httpx.HTTPError as exc:
             r.error = f"service unreachable: {type(exc).__name__}"
             return False, None
@@ -178,7 +184,8 @@ class StationClient:
             img = img_dir / f"{p.result.part_id}.jpg"
             img.parent.mkdir(parents=True, exist_ok=True)
             write_bytes_atomic(img, p.jpeg)
-            lines.append(json.dumps({**asdict(p.result), "station": self.cfg.station_id, "image": str(img)}))
+            lines.append(json.dumps({**asdict(p.result), "station": self.cfg.station_id, "image": str(img),
+                                     "process": None if p.process is None else json.loads(p.process)}))
         old = path.read_text() if path.is_file() else ""
         write_text_atomic(path, old + "".join(line + "\n" for line in lines))
 
@@ -222,8 +229,9 @@ def run_station(frames: Iterable[Frame], cfg: StationConfig, *, on_result: Calla
             summary.parts += 1
             part_id = str(frame.meta.get("part_id") or f"{cfg.station_id}-{i:06d}")
             truth = frame.meta.get("label")
+            process = frame.meta.get("process")
             pending = _Pending(PartResult(part_id, truth=None if truth is None else str(truth)),
-                               encode_jpeg(frame, cfg.jpeg_quality))
+                               encode_jpeg(frame, cfg.jpeg_quality), None if process is None else json.dumps(process))
             if station.send(pending, stop):
                 done(pending.result)
                 resent = station.resend_one()  # the service answers again: catch up one old part

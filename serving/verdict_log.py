@@ -178,8 +178,9 @@ class VerdictLog:
         try:
             return rec.row(image_path)
         except Exception as exc:  # JSON that cannot be written (the validator should make this impossible)
-            salvage = {k: v for k, v in asdict_shallow(rec).items() if k != "metadata"}
-            salvage["metadata"] = reprlib.repr(rec.metadata)  # bounded depth and length, unlike repr()
+            salvage = asdict_shallow(rec)
+            for k in ("metadata", "process"):
+                salvage[k] = reprlib.repr(getattr(rec, k))  # bounded depth and length, unlike repr()
             self._dead(salvage, exc)
             return {}
 

@@ -38,7 +38,8 @@ CREATE TABLE IF NOT EXISTS verdicts (
     metadata TEXT,
     regions TEXT,
     width INTEGER,
-    height INTEGER
+    height INTEGER,
+    process TEXT
 );
 CREATE INDEX IF NOT EXISTS verdicts_ts ON verdicts (ts);
 CREATE INDEX IF NOT EXISTS verdicts_station_ts ON verdicts (station, ts);
@@ -46,9 +47,9 @@ CREATE UNIQUE INDEX IF NOT EXISTS verdicts_request_id ON verdicts (request_id);
 """
 COLUMNS = ("ts", "request_id", "station", "part_id", "image_sha256", "verdict", "label", "confidence",
             "defect_score", "scores", "model_name", "model_version", "latency_ms", "batch_size", "image_path",
-            "metadata", "regions", "width", "height")
+            "metadata", "regions", "width", "height", "process")
 # columns later versions added: a log written before them gets them
-ADDED_COLUMNS = {"regions": "TEXT", "width": "INTEGER", "height": "INTEGER"}
+ADDED_COLUMNS = {"regions": "TEXT", "width": "INTEGER", "height": "INTEGER", "process": "TEXT"}
 INSERT = f"INSERT OR IGNORE INTO verdicts ({','.join(COLUMNS)}) VALUES ({','.join('?' * len(COLUMNS))})"
 BUSY_TIMEOUT_S = 1.0  # short, so a database locked by another process is spilled around, not waited on
 
@@ -74,6 +75,7 @@ class VerdictRecord:
     regions: list[dict[str, Any]] | None = None  # inspection.regions.Region.to_dict() of a map network
     width: int | None = None  # the frame as captured: what region boxes are in
     height: int | None = None
+    process: dict[str, Any] | None = None  # the part's process parameters (serving.metadata.check_process)
 
     def row(self, image_path: str | None = None) -> dict[str, Any]:
         """The database row (JSON columns as text): also the spill file's record."""
@@ -81,6 +83,7 @@ class VerdictRecord:
         d["scores"] = json.dumps(self.scores)
         d["metadata"] = json.dumps(self.metadata) if self.metadata else None
         d["regions"] = json.dumps(self.regions) if self.regions else None
+        d["process"] = json.dumps(self.process) if self.process else None
         d["image_path"] = image_path or self.image_path
         return {c: d[c] for c in COLUMNS}
 
@@ -126,12 +129,17 @@ class VerdictQueries:
         self.path = Path(path)
 
     def query(self, *, since: float | None = None, until: float | None = None, station: str | None = None,
-              verdict: str | None = None, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+              verdict: str | None = None, process: tuple[str, Any] | None = None, limit: int = 100,
+              offset: int = 0) -> list[dict[str, Any]]:
+        """``process``: (parameter, value): only parts whose process parameter had that value."""
         where, args = [], []
         for cond, val in (("ts >= ?", since), ("ts < ?", until), ("station = ?", station), ("verdict = ?", verdict)):
             if val is not None:
                 where.append(cond)
                 args.append(val)
+        if process is not None:
+            where.append("CASE WHEN json_valid(process) THEN json_extract(process, ?) END = ?")  # no row can break it
+            args += [f'$."{process[0]}"', process[1]]
         sql = f"SELECT id, {','.join(COLUMNS)} FROM verdicts"
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -152,6 +160,26 @@ class VerdictQueries:
                             "GROUP BY station ORDER BY last DESC LIMIT ?", (limit,))
         return [r["station"] for r in rows]
 
+    def for_analysis(self, *, since: float | None = None, until: float | None = None,
+                     stations: Sequence[str] = (), model_version: str | None = None,
+                     limit: int = 200_000) -> list[dict[str, Any]]:
+        """The newest ``limit`` verdicts in a range (oldest first) with what a process analysis needs."""
+        where, args = [], []
+        for cond, val in (("ts >= ?", since), ("ts < ?", until), ("model_version = ?", model_version)):
+            if val is not None:
+                where.append(cond)
+                args.append(val)
+        if stations:
+            where.append(f"station IN ({','.join('?' * len(stations))})")
+            args.extend(stations)
+        sql = "SELECT id, ts, station, verdict, label, model_version, process FROM verdicts"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = self._select(sql + " ORDER BY id DESC LIMIT ?", (*args, limit))
+        for r in rows:
+            r["process"] = read_back(r["process"])
+        return rows[::-1]
+
     def _select(self, sql: str, args: tuple[Any, ...]) -> list[dict[str, Any]]:
         conn = sqlite3.connect(str(self.path), timeout=5.0)
         try:
@@ -170,6 +198,7 @@ def _readable(r: dict[str, Any]) -> dict[str, Any]:
     r["scores"] = {str(k): float(v) for k, v in scores.items() if isinstance(v, int | float)} \
         if isinstance(scores, dict) else {}
     r["metadata"] = read_back(r["metadata"])
+    r["process"] = read_back(r.get("process"))
     r["regions"] = _regions(r.get("regions"))
     return r
 

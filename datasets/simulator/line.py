@@ -15,9 +15,14 @@ Events (``events=`` or ``parse_event`` for the command line):
     probability ``rate`` in addition to the background defect rate (a worn tool, a burr on
     a fixture). Ground truth: ``cause == "tool_fault"`` on the parts it hit.
 
+``process=ProcessDrivers()`` (``datasets.simulator.process``) gives every part process parameters
+(belt speed, temperature, tool wear, ...) that drive scratches, stains and pits through a known
+function, on top of the background rate.
+
 Ground truth per part: ``label``, ``bbox``, ``severity``, ``part_index``, ``timestamp``,
-``cause`` ("random" for background defects, "tool_fault", or None for good parts),
-``light_gain`` and ``events`` (names of the events active at that part).
+``cause`` ("random" for background defects, "tool_fault", "process", or None for good parts),
+``light_gain``, ``events`` (names of the events active at that part) and, with process drivers,
+``process`` (the parameters a station reports).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from datasets.simulator.process import ProcessDrivers
 from datasets.simulator.simulator import (
     DEFAULT_SEVERITY,
     GOOD,
@@ -81,10 +87,14 @@ class LinePart:
     cause: str | None
     light_gain: float
     events: tuple[str, ...]
+    process: dict[str, Any] | None = None
 
     def meta(self, *, with_mask: bool = False) -> dict[str, Any]:
-        return {**self.part.meta(with_mask=with_mask), "part_index": self.index, "cause": self.cause,
+        meta = {**self.part.meta(with_mask=with_mask), "part_index": self.index, "cause": self.cause,
                 "light_gain": round(self.light_gain, 4), "events": list(self.events)}
+        if self.process is not None:
+            meta["process"] = dict(self.process)
+        return meta
 
 
 def parse_event(text: str) -> LineEvent:
@@ -120,7 +130,8 @@ class LineSimulator:
     def __init__(self, recipe: str = "flange", *, seed: int = 0, size: tuple[int, int] = (1024, 1280),
                  color: bool = False, defect_rate: float = 0.05, defects: Sequence[str] | None = None,
                  severity: tuple[float, float] = DEFAULT_SEVERITY, events: Sequence[LineEvent] = (),
-                 rate: float = 1.0, start_time: float | None = None, n: int | None = None, jpeg: bool = True) -> None:
+                 rate: float = 1.0, start_time: float | None = None, n: int | None = None, jpeg: bool = True,
+                 process: ProcessDrivers | None = None) -> None:
         self.sim = Simulator(recipe, size=size, color=color)
         self.defects = tuple(defects) if defects else self.sim.recipe.defects
         for d in self.defects:
@@ -139,7 +150,23 @@ class LineSimulator:
         self.seed, self.defect_rate, self.rate, self.n, self.jpeg = seed, defect_rate, rate, n, jpeg
         self.severity = check_severity_range(severity)
         self.events = tuple(events)
+        self.process = process
+        if process is not None:
+            for d in process.drivers.values():
+                self.sim.check_label(d)
         self.start_time = time.time() if start_time is None else start_time
+
+    def timestamp(self, index: int) -> float:
+        return self.start_time + index / self.rate
+
+    def process_params(self, index: int) -> dict[str, Any] | None:
+        return None if self.process is None else self.process.params(index, self.timestamp(index))
+
+    def fail_probability(self, params: Any) -> Any:
+        """The true P(defective | process parameters) of this line (no tool faults): for benchmarks."""
+        if self.process is None:
+            raise SimulationError("this line has no process drivers")
+        return self.process.fail_probability(params, self.defect_rate)
 
     def decide(self, index: int) -> tuple[str, str | None, float, tuple[str, ...]]:
         """(label, cause, light gain, active events) of part ``index``: cheap, without rendering."""
@@ -154,6 +181,11 @@ class LineSimulator:
         for k, ev in enumerate(self.events):
             if isinstance(ev, ToolFault) and ev.active(index) and draws[2 + k] < ev.rate:
                 return ev.defect, "tool_fault", gain, active
+        if self.process is not None:  # its own stream: adding drivers never changes the background draws
+            driven = self.process.draw(self.process_params(index), np.random.default_rng([self.seed, index, 0xD7])
+                                       .random(3))
+            if driven is not None:
+                return driven, "process", gain, active
         if draws[0] < self.defect_rate:
             return self.defects[int(draws[1] * len(self.defects))], "random", gain, active
         return GOOD, None, gain, active
@@ -163,7 +195,7 @@ class LineSimulator:
         sev_rng = np.random.default_rng([self.seed, index, 0x5E])
         severity = float(sev_rng.uniform(*self.severity)) if label != GOOD else None
         part = self.sim.render(label, severity=severity, seed=(self.seed, index), light_gain=gain, jpeg=self.jpeg)
-        return LinePart(index, self.start_time + index / self.rate, part, cause, gain, active)
+        return LinePart(index, self.timestamp(index), part, cause, gain, active, self.process_params(index))
 
     def __iter__(self) -> Iterator[LinePart]:
         index = 0

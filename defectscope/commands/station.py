@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -68,12 +68,17 @@ def station_cmd(
     retries: int = typer.Option(4, min=0, help="Retries per part while the service is down or busy."),
     unsent: Path = typer.Option(Path("station-unsent.jsonl"), help="Where parts never answered are kept."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Summary only, no line per part."),
+    process: str | None = typer.Option(None, help="Send each part's process parameters (X-Process): 'sim' for "
+                                       "the simulated line's state (belt speed, temperature, tool wear, ...), or a "
+                                       "CSV/JSON table with a row per image of a folder source."),
 ) -> None:
     """Capture frames, post each as JPEG to /v1/inspect, print a line per part and a summary."""
     import signal
     import threading
 
     from serving.station import StationConfig, open_frames, run_station
+
+    options, table = _process_source(process, source)
 
     if duration is None and os.environ.get("DEFECTSCOPE_STOP_AFTER_S"):
         try:
@@ -94,12 +99,35 @@ def station_cmd(
 
     previous = signal.signal(signal.SIGINT, on_ctrl_c)
     try:
-        with open_frames(source, rate=rate or None, seed=seed) as frames:
+        with open_frames(source, rate=rate or None, seed=seed, **options) as frames:
+            if table is not None:
+                from serving.process_sidecar import with_process
+
+                frames = with_process(frames, table, Path(source))
             summary = run_station(frames, cfg, on_result=show, stop=stop)
     finally:
         signal.signal(signal.SIGINT, previous)
     if not print_summary(summary):
         raise typer.Exit(1)
+
+
+def _process_source(process: str | None, source: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(frame source options, sidecar table) for ``--process``."""
+    if process is None:
+        return {}, None
+    is_sim = source == "sim" or source.startswith("sim:")
+    if process == "sim":
+        if not is_sim:
+            fail("--process sim needs the simulated camera (--source sim); give a folder source a CSV/JSON table")
+        from datasets.simulator.process import ProcessDrivers
+
+        return {"process": ProcessDrivers()}, None
+    if is_sim or not Path(source).is_dir():
+        fail("a process table (--process FILE) goes with an image folder source (--source DIR); "
+             "the simulated camera takes --process sim")
+    from serving.process_sidecar import read_process_table
+
+    return {}, read_process_table(Path(process))
 
 
 def register(app: typer.Typer) -> None:

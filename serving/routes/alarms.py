@@ -28,6 +28,9 @@ class Alarm(BaseModel):
     threshold: float
     part: int = Field(description="Parts this station's monitor had seen when it happened.")
     message: str
+    moved: list[dict[str, Any]] = Field(default_factory=list, description="Process parameters that moved with a "
+                                        "raised alarm: numeric (before, now, shift_sd) or categorical (level, "
+                                        "share_before, share_now); empty when the station sends none.")
 
 
 class AlarmsResponse(BaseModel):

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 
 from serving.deps import ServiceDep, StationRole
 from serving.errors import ApiError, error_body
-from serving.metadata import MetadataError, parse_object
+from serving.metadata import MetadataError, parse_object, parse_process
 from serving.schemas import BatchItem, BatchResponse, ErrorDetail, ErrorResponse, InspectResponse
 from serving.stations import check_ident, clean_ident
 from serving.upload import IMAGE_TYPES, MULTIPART, read_multipart, read_single_image, too_large, unsupported
@@ -22,7 +22,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": desc} for code, desc in {
         401: "missing or invalid API key", 403: "the key's role may not inspect, or not as this station",
         408: "the body did not arrive in time", 413: "upload too large", 415: "not an image content type",
-        422: "empty, undecodable, truncated or oversized image; bad metadata or ids; too many stations",
+        422: "empty, undecodable, truncated or oversized image; bad metadata, process parameters or ids; too many "
+             "stations",
         429: "this client has too many requests open",
         503: "overloaded, heatmaps busy, verdict log unavailable or no model loaded (see Retry-After)",
     }.items()
@@ -45,6 +46,15 @@ def _metadata(raw: str | None) -> dict[str, Any] | None:
         raise ApiError(422, "invalid_metadata", str(exc)) from None
 
 
+def _process(raw: str | None) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    try:
+        return parse_process(raw) or None
+    except MetadataError as exc:
+        raise ApiError(422, "invalid_process", str(exc)) from None
+
+
 def _first(header: str | None, query: str | None) -> str | None:
     return header if header is not None else query
 
@@ -55,26 +65,30 @@ Meta = Annotated[str | None, Header(alias="X-Metadata", description="Free metada
 StationQ = Annotated[str | None, Query(description="Same as the X-Station-Id header.")]
 PartQ = Annotated[str | None, Query(description="Same as the X-Part-Id header.")]
 MetaQ = Annotated[str | None, Query(description="Same as the X-Metadata header.")]
+Proc = Annotated[str | None, Header(alias="X-Process", description="The part's process parameters: a flat JSON "
+                 'object of numbers, strings and booleans, e.g. {"belt_speed": 1.2, "tool_id": "T3"}.')]
+ProcQ = Annotated[str | None, Query(description="Same as the X-Process header.")]
 ExplainQ = Annotated[bool, Query(description="Add a Grad-CAM heatmap overlay (base64 PNG); costs a backward pass.")]
 
 
 @router.post("/inspect", response_model=InspectResponse, responses=_ERRORS, openapi_extra=_SINGLE_BODY,
              summary="Inspect one image (raw image body or multipart 'file')")
 async def inspect_one(request: Request, service: ServiceDep, who: StationRole,
-                      x_station: Station = None, x_part: Part = None, x_meta: Meta = None,
+                      x_station: Station = None, x_part: Part = None, x_meta: Meta = None, x_process: Proc = None,
                       station_id: StationQ = None, part_id: PartQ = None, metadata: MetaQ = None,
-                      explain: ExplainQ = False) -> Response:
+                      process: ProcQ = None, explain: ExplainQ = False) -> Response:
     started = time.perf_counter()
     service.require_ready()
     station = service.stations.admit(check_ident(_first(x_station, station_id), "station id"), who)
     part = check_ident(_first(x_part, part_id), "part id")
     meta = _metadata(_first(x_meta, metadata))
+    proc = _process(_first(x_process, process))
     with service.explain_pool.slot() if explain else contextlib.nullcontext():
         # read before a slot is taken: a slow body holds none
         upload = await read_single_image(request, service.settings.max_upload_bytes)
         with service.admitted(1):
-            out = await service.inspect(upload.data, station=station, part=part, metadata=meta, started=started,
-                                        explain=explain)
+            out = await service.inspect(upload.data, station=station, part=part, metadata=meta, process=proc,
+                                        started=started, explain=explain)
     # already an InspectResponse: serialised as it is, not validated against its own schema a second time
     return Response(out.model_dump_json(), media_type="application/json")
 
@@ -82,11 +96,12 @@ async def inspect_one(request: Request, service: ServiceDep, who: StationRole,
 @router.post("/inspect/batch", response_model=BatchResponse, responses=_ERRORS, openapi_extra=_BATCH_BODY,
              summary="Inspect several images (multipart); an error in one item does not fail the others")
 async def inspect_batch(request: Request, service: ServiceDep, who: StationRole,
-                        x_station: Station = None, x_meta: Meta = None,
-                        station_id: StationQ = None, metadata: MetaQ = None) -> BatchResponse:
+                        x_station: Station = None, x_meta: Meta = None, x_process: Proc = None,
+                        station_id: StationQ = None, metadata: MetaQ = None, process: ProcQ = None) -> BatchResponse:
     service.require_ready()
     station = service.stations.admit(check_ident(_first(x_station, station_id), "station id"), who)
     meta = _metadata(_first(x_meta, metadata))
+    proc = _process(_first(x_process, process))  # one set for the batch: parts made together
     s = service.settings
     files = await read_multipart(request, max_files=s.max_batch_items)
     if not files:
@@ -98,7 +113,7 @@ async def inspect_batch(request: Request, service: ServiceDep, who: StationRole,
         if len(upload.data) > s.max_upload_bytes:
             raise too_large(s.max_upload_bytes)
         part = clean_ident(upload.filename)
-        return await service.inspect(upload.data, station=station, part=part, metadata=meta,
+        return await service.inspect(upload.data, station=station, part=part, metadata=meta, process=proc,
                                      started=time.perf_counter())
 
     with service.admitted(len(files)):

@@ -1,18 +1,21 @@
 """GET /v1/verdicts: query the verdict log; POST /v1/verdicts/{id}/label: a reviewed verdict's image
-becomes a labelled sample (engineer key)."""
+becomes a labelled sample; GET /v1/process/drivers: what drives each station's failures (engineer key)."""
 
 from __future__ import annotations
 
 import asyncio
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi import Path as PathParam
+from pydantic import BaseModel, Field
 
 from datasets.intake import SampleOrigin
 from serving.deps import EngineerRole, ServiceDep
 from serving.errors import ApiError
+from serving.process_drivers import DriverCache
 from serving.routes.samples import SAMPLE_ERRORS, LabelRequest, SampleOut, store_sample
 from serving.schemas import VerdictRow, VerdictsResponse
 from serving.upload import json_body, read_json
@@ -26,10 +29,48 @@ def _unix_time(what: str) -> Any:
     return Query(ge=0, le=10**11, allow_inf_nan=False, description=f"Unix time in seconds, {what}.")
 
 
+def _typed(value: str) -> Any:
+    """A process filter's value as stored: a finite number when it reads as one, else the text."""
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return number if math.isfinite(number) else value
+
+
 def _log(vlog: VerdictLog | None) -> VerdictLog:
     if vlog is None:
         raise ApiError(404, "no_verdict_log", "the verdict log is switched off (DEFECTSCOPE_VERDICT_DB is empty)")
     return vlog
+
+
+class StationDrivers(BaseModel):
+    station: str
+    status: str = Field(description="ok, weak (the parameters explain little) or inconclusive (too little data).")
+    message: str
+    parts: int = Field(description="Parts with process parameters analysed (the station's newest).")
+    fails: int
+    cv_auc: float | None = Field(None, description="Cross-validated ROC AUC of P(fail | parameters).")
+    drivers: list[dict[str, Any]] = Field(description="Top drivers: name, kind, importance, interval.")
+    window: dict[str, Any] | None = Field(None, description="The suggested settings window (defectscope analyze).")
+
+
+class DriversResponse(BaseModel):
+    stations: list[StationDrivers]
+    updated: float | None = Field(description="When these were computed (Unix time); null: not yet.")
+    computing: bool = Field(description="A background refresh is running.")
+    every_s: float
+    error: str | None = None
+
+
+@router.get("/process/drivers", response_model=DriversResponse,
+            summary="Top process drivers of failures per station (cached; refreshed in the background)")
+async def process_drivers(request: Request, service: ServiceDep, _: EngineerRole) -> DriversResponse:
+    vlog = _log(service.verdict_log)
+    cache = getattr(request.app.state, "process_drivers", None)
+    if cache is None or cache.queries is not vlog.queries:
+        cache = request.app.state.process_drivers = DriverCache(vlog.queries, service.settings.process_analysis_every_s)
+    return DriversResponse(**cache.snapshot())
 
 
 @router.get("/verdicts", response_model=VerdictsResponse, summary="Logged verdicts, newest first")
@@ -39,12 +80,19 @@ async def verdicts(
     until: Annotated[float | None, _unix_time("exclusive")] = None,
     station: Annotated[str | None, Query(max_length=128)] = None,
     verdict: Literal["pass", "fail", "review", "invalid"] | None = None,
+    process: Annotated[str | None, Query(max_length=200, pattern=r'^[^"=\\]{1,64}=.{0,64}$',
+                                         description="NAME=VALUE: only parts whose process parameter NAME had "
+                                         "VALUE (numbers compare as numbers), e.g. tool_id=T3.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> VerdictsResponse:
     vlog = _log(service.verdict_log)
+    match = None
+    if process is not None:
+        name, _, value = process.partition("=")
+        match = (name, _typed(value))
     rows = await asyncio.get_running_loop().run_in_executor(
-        None, lambda: vlog.query(since=since, until=until, station=station, verdict=verdict,
+        None, lambda: vlog.query(since=since, until=until, station=station, verdict=verdict, process=match,
                                  limit=limit, offset=offset))
     return VerdictsResponse(verdicts=[VerdictRow(**r) for r in rows], count=len(rows))
 

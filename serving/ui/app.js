@@ -101,9 +101,21 @@ async function tile(v) {
   return t;
 }
 
+function driversLine(d) { // what drives this station's failures (defectscope analyze, cached on the server)
+  if (!d) return el('div', {class: 'drivers muted'}, 'process drivers: computing…');
+  if (d.status !== 'ok' || !d.drivers.length) return el('div', {class: 'drivers muted'}, `process drivers: ${d.message}`);
+  const names = d.drivers.map((x) => `${x.name} (${x.importance.toFixed(3)})`).join(', ');
+  const w = d.window ? Object.entries(d.window.ranges).map(([k, [a, b]]) => `${k} ${Number(a.toPrecision(4))}–${Number(b.toPrecision(4))}`)
+    .concat(Object.entries(d.window.levels).map(([k, v]) => `${k} = ${v}`)).join(', ') : '';
+  return el('div', {class: 'drivers', title: `cross-validated ROC AUC ${d.cv_auc} on ${d.parts} parts; importance: drop in AUC when shuffled`},
+    el('b', {}, 'process drivers: '), names, w ? el('span', {class: 'muted'}, ` · lowest fail rate at ${w}`) : '');
+}
+
 async function renderLive() {
-  const [mon, alarms, verdicts] = await Promise.all([
-    api('/v1/monitor'), api('/v1/alarms?limit=20'), api('/v1/verdicts?limit=120')]);
+  const [mon, alarms, verdicts, drivers] = await Promise.all([
+    api('/v1/monitor'), api('/v1/alarms?limit=20'), api('/v1/verdicts?limit=120'),
+    api('/v1/process/drivers').catch(() => null)]);
+  const driversOf = new Map(((drivers || {}).stations || []).map((d) => [d.station, d]));
   const act = document.getElementById('active-alarms');
   act.replaceChildren(...alarms.active.map((a) => el('div', {class: 'alarm'},
     el('b', {}, `ALARM ${a.kind.replace('_', ' ')}`), ` at ${a.station} (model ${a.model_version}) since ${time(a.ts)}: `, a.message)));
@@ -118,7 +130,8 @@ async function renderLive() {
       el('div', {class: 'counts'}, ...OUTCOMES.filter((k) => c[k]).map((k) => el('span', {}, badge(k), ' ', c[k]))),
       chart(fr),
       el('div', {class: 'muted'}, `invalid frames ${pct(s.invalid_rate.centre)} baseline` +
-        (s.score_drift ? ` · score drift PSI ${s.score_drift.psi === null ? '–' : s.score_drift.psi.toFixed(3)} (alarm > ${s.score_drift.raise})` : ' · no score-drift reference in this model')));
+        (s.score_drift ? ` · score drift PSI ${s.score_drift.psi === null ? '–' : s.score_drift.psi.toFixed(3)} (alarm > ${s.score_drift.raise})` : ' · no score-drift reference in this model')),
+      driversLine(driversOf.get(s.station)));
     const recent = (byStation.get(s.station) || []).slice(0, 12);
     card.append(el('div', {class: 'tiles'}, ...(await Promise.all(recent.map(tile)))));
     cards.push(card);

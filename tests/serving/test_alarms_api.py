@@ -135,3 +135,17 @@ def test_upload_of_images_and_zips_answers_each_with_a_heatmap_and_refuses_trick
         bad = client.post("/v1/review/upload", files=[("files", fake)])  # an error row, as the page expects
         assert bad.status_code == 200 and bad.json()["failed"] == 1
         assert "not a readable zip" in bad.json()["items"][0]["error"]["message"]
+
+
+def test_an_alarm_says_which_process_parameters_moved_and_keeps_it_in_the_log(make_client, predictor):
+    with make_client(**KEYS, spc_baseline=40, spc_window=10) as client:
+        mon = client.app.state.monitor
+        for i in range(40):
+            mon.observe("press", _verdict("pass"), predictor.card, float(i), {"speed": 1.0 + i % 3 / 100, "oven": 2})
+        for i in range(10):
+            mon.observe("press", _verdict("fail"), predictor.card, 100.0 + i, {"speed": 1.6, "oven": 2})
+        [active] = client.get("/v1/alarms", headers=ST).json()["active"]
+        assert [m["name"] for m in active["moved"]] == ["speed"] and "moved with it: speed" in active["message"]
+        mon.alarm_log.flush()
+        recent = client.get("/v1/alarms", headers=ST).json()["recent"]
+        assert recent[0]["moved"][0]["now"] == 1.6  # read back from the alarm log's SQLite

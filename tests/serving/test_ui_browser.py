@@ -109,3 +109,25 @@ def test_page_says_when_the_model_was_trained_on_good_parts_only(bundle_path: Pa
         tag = page.wait_for_selector("#model .good-only", timeout=30_000)
         assert tag.inner_text() == "good-only model"
         assert "can miss defects unlike every synthesized kind" in (tag.get_attribute("title") or "")
+
+
+@pytest.mark.slow
+def test_each_station_card_shows_what_drives_its_failures(bundle_path: Path, tmp_path: Path) -> None:
+    chromium = _browser_or_skip()
+    from tests.serving.test_process_params import _log_simulated_line
+
+    db = tmp_path / "verdicts.sqlite"
+    _log_simulated_line(db, 4000)  # a line whose belt speed, temperature and tool wear drive its defects
+    settings = load_settings(model=bundle_path, port=0, station_keys=STATION_KEY, engineer_keys=ENGINEER_KEY,
+                             threads=1, verdict_db=db)
+    with start_in_background(settings) as server:
+        with httpx.Client(base_url=server.url, headers={"X-API-Key": STATION_KEY}) as client:
+            for i in range(3):  # the station is live: it has a card
+                r = client.post("/v1/inspect", content=jpeg(i), headers={
+                    "Content-Type": "image/jpeg", "X-Station-Id": "press-2", "X-Process": '{"belt_speed": 1.1}'})
+                assert r.status_code == 200
+        with _signed_in_page(chromium, server.url) as page:
+            line = page.wait_for_selector(".station .drivers:has-text('belt_speed')", timeout=120_000)
+            text = line.inner_text()
+    assert text.startswith("process drivers:") and "tool_wear" in text and "temperature" in text
+    assert "lowest fail rate at" in text
