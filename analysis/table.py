@@ -21,6 +21,7 @@ MAX_MISSING = 0.5  # a column missing on more parts than this is dropped
 NUMERIC_SHARE = 0.95  # a column is numeric when this share of its present values are numbers
 MAX_LEVELS = 30  # more categories than this: an identifier, not a setting
 MISSING_LEVEL = "(missing)"
+MAX_COLUMNS = 64
 
 
 @dataclass(frozen=True)
@@ -139,9 +140,11 @@ def build_table(records: Iterable[PartRecord]) -> ProcessTable:
     all_records = list(records)
     with_process = [r for r in all_records if r.process]
     notes: list[str] = []
-    names: list[str] = []
-    for r in with_process:
-        names.extend(k for k in r.process if k not in names)  # type: ignore[union-attr]
+    seen = Counter(k for r in with_process for k in r.process)  # type: ignore[union-attr]
+    names = [k for k, _ in seen.most_common(MAX_COLUMNS)]
+    if len(seen) > MAX_COLUMNS:  # a station sending new keys on every part must not make a table of thousands
+        notes.append(f"{len(seen) - MAX_COLUMNS} more parameter names, each on fewer parts, were left out "
+                     f"(the {MAX_COLUMNS} most frequent are analysed)")
     columns, arrays = [], []
     for name in names:
         typed = _typed(name, [r.process.get(name) for r in with_process], notes)  # type: ignore[union-attr]

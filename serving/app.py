@@ -18,6 +18,7 @@ from serving.errors import install_error_handlers
 from serving.guard import Guard
 from serving.metrics import ServiceMetrics
 from serving.monitor import LineMonitor
+from serving.mqtt_out import MqttOutbox
 from serving.routes import alarms, health, inspect, model, samples, ui, verdicts
 from serving.schemas import COMMON_ERRORS
 from serving.service import InspectionService
@@ -59,7 +60,11 @@ def create_app(settings: Settings, predictor: Predictor | None = None) -> FastAP
     """The service for ``settings``; ``predictor`` given (tests, embedding) skips loading ``settings.model``."""
     metrics = ServiceMetrics(settings.max_batch_size)
     service = InspectionService(settings, metrics, predictor)
-    monitor = LineMonitor(settings, metrics)
+    if settings.mqtt_url:
+        service.mqtt = MqttOutbox(settings.mqtt_url, prefix=settings.mqtt_topic_prefix, line=settings.line,
+                                  max_outbox=settings.mqtt_outbox, metrics=metrics)
+        metrics.watch_mqtt(service.mqtt)
+    monitor = LineMonitor(settings, metrics, service.mqtt)
     service.listeners.append(monitor.observe)
 
     @asynccontextmanager
@@ -68,6 +73,8 @@ def create_app(settings: Settings, predictor: Predictor | None = None) -> FastAP
             log.warning("AUTH IS DISABLED: anyone who can reach this port may use every endpoint. "
                         "Use this only for a local demo.")
         monitor.start()
+        if service.mqtt is not None:
+            service.mqtt.start()  # connects in the background: an absent broker never holds up the start
         await service.start()
         try:
             yield

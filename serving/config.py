@@ -125,6 +125,13 @@ class Settings(BaseSettings):
     spc_window: int = Field(50, ge=5, description="Parts per p-chart point.")
     spc_false_alarms_per_10k: float = Field(1.0, gt=0, le=1000, description="Fault-free alarms the limits allow "
                                             "per 10,000 parts.")
+    # the plant network (issue 19)
+    mqtt_url: str | None = Field(None, pattern=r"^mqtts?://\S+$", description="Publish verdicts and alarms to "
+                                 "this MQTT broker (mqtt://HOST:1883, mqtts://USER:PASS@HOST:8883), QoS 1.")
+    mqtt_topic_prefix: str = Field("defectscope/v1", pattern=r"^[^+#\s]{1,128}$",
+                                   description="Topics: PREFIX/LINE/STATION/verdict and .../alarm.")
+    mqtt_outbox: int = Field(10_000, ge=10, description="MQTT messages waiting for the broker at most; past it "
+                             "new ones are dropped and counted (defectscope_mqtt_dropped_total).")
     process_analysis_every_s: float = Field(600.0, ge=10, description="How old the QA page's process drivers per "
                                             "station may get before a background refresh (while the page is open).")
     # lifecycle

@@ -40,6 +40,8 @@ class ServiceMetrics:
                                    ["station", "kind"], registry=r)
         self.alarm_events = Counter("defectscope_alarm_events", "SPC alarm episodes raised and cleared",
                                     ["station", "kind", "state"], registry=r)
+        self.mqtt_dropped = Counter("defectscope_mqtt_dropped", "MQTT messages not delivered, by reason "
+                                    "(outbox_full: the broker was away too long; shutdown)", ["reason"], registry=r)
         self.webhook_failures = Counter("defectscope_alarm_webhook_failures", "Alarm webhook posts that failed",
                                         registry=r)
         self._lock = threading.Lock()
@@ -54,6 +56,15 @@ class ServiceMetrics:
         for stage in STAGES:
             if stage in timings_ms:
                 self.stage_seconds.labels(stage=stage).observe(timings_ms[stage] / 1000.0)
+
+    def watch_mqtt(self, outbox: Any) -> None:
+        """Export the MQTT outbox (serving.mqtt_out.MqttOutbox) at every scrape."""
+        Gauge("defectscope_mqtt_pending", "MQTT messages waiting for the broker's acknowledgement",
+              registry=self.registry).set_function(lambda: outbox.pending)
+        Gauge("defectscope_mqtt_connected", "1 while connected to the MQTT broker",
+              registry=self.registry).set_function(lambda: float(outbox.connected))
+        Gauge("defectscope_mqtt_acknowledged", "MQTT messages the broker acknowledged since start",
+              registry=self.registry).set_function(lambda: outbox.counts["acknowledged"])
 
     def watch_verdict_log(self, vlog: Any) -> None:
         """Export the verdict log's health (serving.verdict_log.VerdictLog) at every scrape."""

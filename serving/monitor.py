@@ -21,6 +21,7 @@ from monitoring.spc import AlarmEvent, ScoreReference, SpcConfig, StationMonitor
 from serving.alarm_log import AlarmLog
 from serving.config import Settings
 from serving.metrics import ServiceMetrics
+from serving.mqtt_out import MqttOutbox
 
 log = logging.getLogger("defectscope.serving")
 VERSIONS_KEPT = 2  # monitors per station: the model serving now and the one before (charts across a reload)
@@ -34,7 +35,9 @@ def alarm_db_path(settings: Settings) -> Path | None:
 
 
 class LineMonitor:
-    def __init__(self, settings: Settings, metrics: ServiceMetrics | None = None) -> None:
+    def __init__(self, settings: Settings, metrics: ServiceMetrics | None = None,
+                 mqtt: MqttOutbox | None = None) -> None:
+        self.mqtt = mqtt
         self.cfg = SpcConfig(baseline=max(settings.spc_baseline, settings.spc_window), window=settings.spc_window,
                              false_alarms_per_10k=settings.spc_false_alarms_per_10k)
         self.metrics = metrics
@@ -93,6 +96,8 @@ class LineMonitor:
             self.metrics.alarm_events.labels(station=label, kind=ev.kind, state=ev.state).inc()
             self.metrics.alarms_active.labels(station=label, kind=ev.kind).set(1 if ev.state == "raised" else 0)
         self.alarm_log.submit(record)
+        if self.mqtt is not None:
+            self.mqtt.alarm(record)
 
     def _retire_old_versions(self, station: str, ts: float) -> None:
         """Keep this station's newest VERSIONS_KEPT monitors; an active alarm of a retired one is

@@ -28,6 +28,7 @@ from serving.errors import ApiError, bad_image
 from serving.explain_pool import ExplainPool
 from serving.metrics import ServiceMetrics
 from serving.model_switch import ModelSwitch
+from serving.mqtt_out import MqttOutbox
 from serving.reload import ReloadError, ReloadOutcome, open_predictor, resolve, warm_up
 from serving.schemas import ExplanationOut, ImageOut, InspectResponse, ModelRef, ThresholdsOut
 from serving.stations import StationRegistry
@@ -69,6 +70,7 @@ class InspectionService:
         self.stations = StationRegistry(settings.max_stations)
         self.listeners: list[Any] = []  # called (station, verdict, card, ts, process) after each verdict: the monitor
         self.models = ModelSwitch(self)
+        self.mqtt: MqttOutbox | None = None  # set by the app when DEFECTSCOPE_MQTT_URL is
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -121,6 +123,8 @@ class InspectionService:
             self._pool.shutdown(wait=False, cancel_futures=True)
         if self.verdict_log is not None:
             await loop.run_in_executor(None, self.verdict_log.close, max(0.5, deadline - time.monotonic()))
+        if self.mqtt is not None:
+            await loop.run_in_executor(None, self.mqtt.close, max(0.5, deadline - time.monotonic()))
 
     def health(self) -> tuple[bool, str | None]:
         """(ready, why not) for /readyz: a model serves, and the verdict log keeps up."""
@@ -230,6 +234,11 @@ class InspectionService:
             except VerdictLogFull as exc:
                 raise ApiError(503, "verdict_log_unavailable", str(exc),
                                headers={"Retry-After": str(self.settings.retry_after_s)}) from None
+        if self.mqtt is not None:
+            self.mqtt.verdict({"request_id": request_id, "ts": time.time(), "station": station, "part_id": part,
+                               "verdict": v.outcome.value, "label": v.label, "confidence": v.confidence,
+                               "defect_score": v.defect_score, "model": {"name": card.name, "version": card.version},
+                               "regions": [r.to_dict() for r in v.regions], "process": process, "metadata": metadata})
         m.observe_stages(timings)
         m.verdicts.labels(verdict=v.outcome.value, label=v.label, station=m.station_label(station)).inc()
         for listen in self.listeners:

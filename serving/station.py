@@ -60,6 +60,7 @@ class PartResult:
     latency_ms: float | None = None  # round trip as the station sees it
     server_ms: float | None = None
     truth: str | None = None
+    request_id: str | None = None  # the service's id of the verdict
     error: str | None = None
     attempts: int = 0
     resent: bool = False  # answered later, from the backlog
@@ -89,10 +90,16 @@ class StationSummary:
 
 
 @dataclass
-class _Pending:
+class Pending:
     result: PartResult
     jpeg: bytes
     process: str | None = None  # the X-Process header: JSON text
+
+    @classmethod
+    def of(cls, frame: Frame, part_id: str, jpeg_quality: int) -> Pending:
+        truth, process = frame.meta.get("label"), frame.meta.get("process")
+        return cls(PartResult(part_id, truth=None if truth is None else str(truth)), encode_jpeg(frame, jpeg_quality),
+                   None if process is None else json.dumps(process))
 
 
 def encode_jpeg(frame: Frame, quality: int = 90) -> bytes:
@@ -114,12 +121,12 @@ class StationClient:
         if cfg.api_key:
             headers["X-API-Key"] = cfg.api_key
         self.http = client or httpx.Client(base_url=cfg.api.rstrip("/"), headers=headers, timeout=cfg.timeout)
-        self.backlog: deque[_Pending] = deque()
+        self.backlog: deque[Pending] = deque()
 
     def close(self) -> None:
         self.http.close()
 
-    def _post_once(self, p: _Pending) -> tuple[bool, float | None]:
+    def _post_once(self, p: Pending) -> tuple[bool, float | None]:
         """One attempt. Returns (final, retry_after): final means a verdict or a refusal was recorded."""
         r = p.result
         r.attempts += 1
@@ -135,6 +142,7 @@ class StationClient:
         if resp.status_code == 200:
             body = resp.json()
             r.verdict, r.label, r.confidence = body["verdict"], body["label"], body["confidence"]
+            r.request_id = body.get("request_id")
             r.latency_ms = (time.perf_counter() - t0) * 1000.0
             r.server_ms = body.get("timings_ms", {}).get("total")
             r.error = None
@@ -147,7 +155,11 @@ class StationClient:
         r.error = f"refused (HTTP {resp.status_code}): {message}"
         return True, None
 
-    def send(self, p: _Pending, stop: threading.Event | None = None) -> bool:
+    def try_once(self, p: Pending) -> bool:
+        """One attempt, no retry (a PLC handshake cannot wait): True when the service answered or refused."""
+        return self._post_once(p)[0]
+
+    def send(self, p: Pending, stop: threading.Event | None = None) -> bool:
         """Post with retries; False when the part went to the backlog."""
         for attempt in range(self.cfg.retries + 1):
             final, retry_after = self._post_once(p)
@@ -228,10 +240,7 @@ def run_station(frames: Iterable[Frame], cfg: StationConfig, *, on_result: Calla
         for i, frame in _paced(frames, cfg, stop):
             summary.parts += 1
             part_id = str(frame.meta.get("part_id") or f"{cfg.station_id}-{i:06d}")
-            truth = frame.meta.get("label")
-            process = frame.meta.get("process")
-            pending = _Pending(PartResult(part_id, truth=None if truth is None else str(truth)),
-                               encode_jpeg(frame, cfg.jpeg_quality), None if process is None else json.dumps(process))
+            pending = Pending.of(frame, part_id, cfg.jpeg_quality)
             if station.send(pending, stop):
                 done(pending.result)
                 resent = station.resend_one()  # the service answers again: catch up one old part

@@ -71,6 +71,9 @@ def station_cmd(
     process: str | None = typer.Option(None, help="Send each part's process parameters (X-Process): 'sim' for "
                                        "the simulated line's state (belt speed, temperature, tool wear, ...), or a "
                                        "CSV/JSON table with a row per image of a folder source."),
+    opcua: str | None = typer.Option(None, help="Wait for a PLC instead of running free: serve the trigger / "
+                                     "result handshake over OPC UA at this endpoint, e.g. "
+                                     "opc.tcp://0.0.0.0:4840/defectscope/ (README: node ids and PLC tags)."),
 ) -> None:
     """Capture frames, post each as JPEG to /v1/inspect, print a line per part and a summary."""
     import signal
@@ -97,6 +100,9 @@ def station_cmd(
         stop.set()
         signal.signal(signal.SIGINT, signal.default_int_handler)  # a second one stops at once
 
+    if opcua is not None:
+        _serve_opcua(opcua, open_frames(source, rate=None, seed=seed, **options), cfg, table, Path(source))
+        return
     previous = signal.signal(signal.SIGINT, on_ctrl_c)
     try:
         with open_frames(source, rate=rate or None, seed=seed, **options) as frames:
@@ -109,6 +115,34 @@ def station_cmd(
         signal.signal(signal.SIGINT, previous)
     if not print_summary(summary):
         raise typer.Exit(1)
+
+
+def _serve_opcua(endpoint: str, source: Any, cfg: Any, table: dict[str, Any] | None, root: Path) -> None:
+    """The PLC handshake until Ctrl-C: a frame per trigger, the verdict back as OPC UA variables."""
+    import asyncio
+
+    from serving.opcua_station import OpcUaStation
+    from serving.station import StationClient
+
+    client = StationClient(cfg)
+    with source as frames:
+        if table is not None:
+            from serving.process_sidecar import with_process
+
+            frames = with_process(frames, table, root)
+        station = OpcUaStation(iter(frames), client, endpoint, jpeg_quality=cfg.jpeg_quality)
+        console.print(f"OPC UA handshake at {endpoint} (namespace urn:defectscope:station); Ctrl-C stops",
+                      highlight=False)
+        try:
+            asyncio.run(station.serve(asyncio.Event()))
+        except KeyboardInterrupt:
+            pass
+        finally:
+            if client.backlog and cfg.unsent_path is not None:
+                client.write_unsent(cfg.unsent_path)
+                err_console.print(f"{len(client.backlog)} parts were not answered; kept in {cfg.unsent_path}")
+            client.close()
+    console.print(f"{len(station.history)} inspections", highlight=False)
 
 
 def _process_source(process: str | None, source: str) -> tuple[dict[str, Any], dict[str, Any] | None]:

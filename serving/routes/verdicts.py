@@ -80,7 +80,7 @@ async def verdicts(
     until: Annotated[float | None, _unix_time("exclusive")] = None,
     station: Annotated[str | None, Query(max_length=128)] = None,
     verdict: Literal["pass", "fail", "review", "invalid"] | None = None,
-    process: Annotated[str | None, Query(max_length=200, pattern=r'^[^"=\\]{1,64}=.{0,64}$',
+    process: Annotated[str | None, Query(max_length=200, pattern=r'^[^"=\\\x00-\x1f]{1,64}=.{0,64}$',
                                          description="NAME=VALUE: only parts whose process parameter NAME had "
                                          "VALUE (numbers compare as numbers), e.g. tool_id=T3.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,

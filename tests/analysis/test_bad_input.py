@@ -80,3 +80,10 @@ def test_parameters_that_explain_nothing_give_a_weak_answer_without_a_window() -
     res = analyze(recs, network=False, per_class=False)
     assert res.status == "weak" and "explain little" in res.message
     assert res.window is None and not res.top_drivers
+
+
+def test_a_flood_of_parameter_names_is_bounded() -> None:
+    recs = [PartRecord(ts=float(i), station="s", verdict="pass", label="good",
+                       process={"speed": i % 7, **{f"k{i}_{j}": 1 for j in range(20)}}) for i in range(300)]
+    t = build_table(recs)
+    assert len(t.columns) <= 1 and any("more parameter names" in n for n in t.notes)  # speed; the rest noise
