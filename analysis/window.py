@@ -34,7 +34,7 @@ MIN_SUPPORT = 0.15  # share of the parts a driver's range holds
 FLAT = 0.05  # cells within this share of the driver's effect above its lowest form the flat bottom
 MARGIN = 3  # cells given up where the flat bottom borders rising cells
 WINDOW_ROWS = 300
-SETTINGS = 1500  # random settings inside the box for its predicted fail rate
+SETTINGS = 400  # random settings inside the box for its predicted fail rate (x WINDOW_ROWS parts per model)
 
 
 @dataclass(frozen=True)

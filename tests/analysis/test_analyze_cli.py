@@ -12,7 +12,7 @@ from defectscope.cli import app
 from serving.verdict_store import VerdictRecord, connect, create, insert
 from tests.analysis.conftest import simulated_records
 
-pytestmark = pytest.mark.slow  # about 25 s: a full analysis with per-class models
+pytestmark = pytest.mark.slow  # about 10 s: a full analysis with per-class models
 
 
 def _log(path, records) -> None:
@@ -26,7 +26,7 @@ def _log(path, records) -> None:
 
 
 def test_analyze_writes_a_report_and_a_summary(tmp_path) -> None:
-    records, _ = simulated_records(2500)
+    records, _ = simulated_records(1500)
     db = tmp_path / "v.sqlite"
     _log(db, records)
     out = tmp_path / "report"
@@ -34,7 +34,7 @@ def test_analyze_writes_a_report_and_a_summary(tmp_path) -> None:
                                  "--station", "s1", "--model-version", "7"])
     assert r.exit_code == 0, r.output
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["parts"] == 2500 and summary["scope"]["stations"] == ["s1"]
+    assert summary["parts"] == 1500 and summary["scope"]["stations"] == ["s1"]
     assert summary["drivers"][0]["name"] in {"belt_speed", "temperature", "tool_wear"}
     assert "report:" in r.output and (out / "report.html").stat().st_size > 10_000
 
