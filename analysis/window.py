@@ -1,14 +1,15 @@
 """The settings window with the lowest predicted fail rate, inside the range the line actually ran.
 
 One range per driver, from its partial dependence (averaged over the final model and the fold
-models, so one model's wiggle is not a recommendation): each driver's observed range (1st to
-99th percentile) is cut into cells holding equal numbers of parts, and the run of cells with the
-lowest average among those holding at least ``MIN_SUPPORT`` of the parts wins: wide enough to run
-in, and as far from where the fail rate rises as the data allow. Widening it further while the
-prediction stays "about as low" was tried and crept over the knees (a fitted curve rounds a
-knee off; the true rate there is already rising). It then gives up one cell on each side that
-borders a cell outside it, for the same reason. A categorical driver gets the level with the
-lowest partial dependence among levels with enough parts.
+models, so one model's wiggle is not a recommendation): the driver's observed range (1st to 99th
+percentile) is cut into ``CELLS`` cells holding equal numbers of parts; the cells within ``FLAT``
+of the driver's effect above its lowest form the flat bottom, and its run with the most parts is
+kept, less ``MARGIN`` cells on each side that borders rising cells: a fitted curve rounds a knee
+off, so the true rate is already rising where the fitted one starts to. (Widening the window while
+the prediction stayed "about as low" was tried and crept over the knees.) A window holds at least
+``MIN_SUPPORT`` of the parts; where the margins leave fewer it grows back towards the lower
+neighbour. A categorical driver gets the level with the lowest partial dependence among levels
+with enough parts.
 
 Per driver rather than one joint box: a plant changes setpoints a few dozen times in a few
 thousand parts, so the corners of a joint box are rarely observed together, and a joint search
