@@ -64,7 +64,7 @@ class MqttOutbox:
         self.prefix, self.line = prefix.rstrip("/"), topic_part(line)
         self.max_outbox = max_outbox
         self.metrics = metrics
-        self._outbox: deque[tuple[str, bytes]] = deque()
+        self._outbox: deque[tuple[str, dict[str, Any]]] = deque()  # encoded by the sender, not the request
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._connected = threading.Event()
@@ -95,7 +95,6 @@ class MqttOutbox:
                   {"schema": ALARM_SCHEMA, **payload})
 
     def _put(self, topic: str, payload: dict[str, Any]) -> None:
-        body = json.dumps(payload, separators=(",", ":")).encode()
         if len(self._outbox) + self._unacked >= self.max_outbox:
             self.counts["dropped_full"] += 1
             self._count_drop("outbox_full")
@@ -104,7 +103,7 @@ class MqttOutbox:
                           self.max_outbox, self.host, self.port,
                           "connected" if self._connected.is_set() else "unreachable", self.counts["dropped_full"])
             return
-        self._outbox.append((topic, body))
+        self._outbox.append((topic, payload))
         self._wake.set()
 
     @property
@@ -146,14 +145,14 @@ class MqttOutbox:
             self._wake.wait(0.5)
             self._wake.clear()
             while self._outbox and self._connected.is_set() and not self._stop.is_set():
-                topic, body = self._outbox.popleft()
+                topic, payload = self._outbox.popleft()
                 with self._lock:
                     self._unacked += 1
-                info = self.client.publish(topic, body, qos=1)
+                info = self.client.publish(topic, json.dumps(payload, separators=(",", ":")), qos=1)
                 if info.rc != 0:  # not taken (disconnected in between): back to the front of the line
                     with self._lock:
                         self._unacked -= 1
-                    self._outbox.appendleft((topic, body))
+                    self._outbox.appendleft((topic, payload))
                     break
                 self.counts["published"] += 1
 

@@ -221,6 +221,7 @@ class InspectionService:
         card, v, timings = predictor.card, item.verdict, dict(item.timings)
         assert v is not None and item.sha256 is not None and item.size is not None
         request_id = uuid.uuid4().hex
+        regions = [r.to_dict() for r in v.regions]  # once: the log, MQTT and the answer share it
         m = self.metrics
         if self.verdict_log is not None:  # first: a verdict the log cannot take is not answered
             try:
@@ -229,7 +230,7 @@ class InspectionService:
                     verdict=v.outcome.value, label=v.label, confidence=v.confidence, defect_score=v.defect_score,
                     scores=dict(v.scores), model_name=card.name, model_version=card.version,
                     latency_ms=timings["total"], batch_size=v.batch_size, metadata=metadata, process=process,
-                    regions=[r.to_dict() for r in v.regions] or None, width=item.size[1], height=item.size[0],
+                    regions=regions or None, width=item.size[1], height=item.size[0],
                 ), image=data, image_format=item.format or "")
             except VerdictLogFull as exc:
                 raise ApiError(503, "verdict_log_unavailable", str(exc),
@@ -238,7 +239,7 @@ class InspectionService:
             self.mqtt.verdict({"request_id": request_id, "ts": time.time(), "station": station, "part_id": part,
                                "verdict": v.outcome.value, "label": v.label, "confidence": v.confidence,
                                "defect_score": v.defect_score, "model": {"name": card.name, "version": card.version},
-                               "regions": [r.to_dict() for r in v.regions], "process": process, "metadata": metadata})
+                               "regions": regions, "process": process, "metadata": metadata})
         m.observe_stages(timings)
         m.verdicts.labels(verdict=v.outcome.value, label=v.label, station=m.station_label(station)).inc()
         for listen in self.listeners:
@@ -252,5 +253,5 @@ class InspectionService:
                            bytes=len(data)),
             station_id=station, part_id=part, metadata=metadata, process=process, batch_size=v.batch_size,
             timings_ms=timings,
-            regions=[r.to_dict() for r in v.regions],
+            regions=regions,
         )
