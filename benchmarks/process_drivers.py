@@ -36,14 +36,12 @@ import inspection  # noqa: F401  (first: OpenCV's pixel limit is set before cv2 
 from analysis import PartRecord, analyze
 from datasets.simulator import GOOD, LineSimulator
 from datasets.simulator.process import ProcessDrivers
-from serving.verdict_store import VerdictQueries, VerdictRecord, connect, create, insert
+from serving.verdict_store import VerdictQueries, VerdictRecord, store_rows
 
 TRUE = ("belt_speed", "temperature", "tool_wear")
 
 
 def log_truth(db: Path, line: LineSimulator, n: int) -> None:
-    conn = connect(db)
-    create(conn)
     rows = []
     for i in range(n):
         label = line.decide(i)[0]
@@ -52,8 +50,7 @@ def log_truth(db: Path, line: LineSimulator, n: int) -> None:
                                   confidence=1.0, defect_score=0.0 if label == GOOD else 1.0, scores={},
                                   model_name="truth", model_version="truth", latency_ms=0.0, batch_size=1,
                                   process=line.process_params(i)).row())
-    insert(conn, rows)
-    conn.close()
+    store_rows(db, rows)
 
 
 def log_service(db: Path, model: Path, seed: int, n: int, background: float, size: tuple[int, int]) -> None:

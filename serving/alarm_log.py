@@ -1,4 +1,5 @@
-"""Alarm events: kept in SQLite (its own file, WAL) and posted to an optional webhook, both by one
+"""Alarm events: kept in the database (an SQLite file of its own, or the shared PostgreSQL:
+``serving.sql``) and posted to an optional webhook, both by one
 background thread, so neither a slow disk nor a slow webhook ever delays a verdict.
 
 The queue is bounded: alarms are rare (once per episode), so a full queue means the writer is
@@ -12,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import queue
-import sqlite3
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -21,40 +21,26 @@ from typing import Any
 
 import httpx
 
+from serving.sql import Database, Table, database
+
 log = logging.getLogger("defectscope.serving")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS alarms (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    ts REAL NOT NULL,
-    station TEXT NOT NULL,
-    model_version TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    state TEXT NOT NULL,
-    value REAL NOT NULL,
-    threshold REAL NOT NULL,
-    part INTEGER NOT NULL,
-    message TEXT NOT NULL,
-    moved TEXT
-);
-CREATE INDEX IF NOT EXISTS alarms_ts ON alarms (ts);
-"""
-_COLUMNS = ("ts", "station", "model_version", "kind", "state", "value", "threshold", "part", "message", "moved")
+ALARMS = Table("alarms", version=2, columns=(
+    ("ts", "REAL NOT NULL"), ("station", "TEXT NOT NULL"), ("model_version", "TEXT NOT NULL"),
+    ("kind", "TEXT NOT NULL"), ("state", "TEXT NOT NULL"), ("value", "REAL NOT NULL"),
+    ("threshold", "REAL NOT NULL"), ("part", "INTEGER NOT NULL"),
+    ("message", "TEXT NOT NULL"), ("moved", "TEXT"),  # moved: added by a later version
+), indexes=(("alarms_ts", ("ts",), False),))
+_COLUMNS = ALARMS.names
 MAX_PENDING = 1000
 KEEP_RECENT = 200
-
-
-def _connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(str(path), timeout=30.0, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    return conn
+WRITE_ATTEMPTS = 240  # 60 s: a database server restarting is back within it
 
 
 class AlarmLog:
-    def __init__(self, path: Path | None, *, webhook: str | None = None, timeout_s: float = 3.0,
+    def __init__(self, db: Database | Path | str | None, *, webhook: str | None = None, timeout_s: float = 3.0,
                  on_webhook_failure: Callable[[], None] | None = None) -> None:
-        self.path = path
+        self.db = database(db, timeout_s=30.0) if db is not None else None
         self.webhook = webhook
         self.timeout_s = timeout_s
         self._on_failure = on_webhook_failure
@@ -62,14 +48,9 @@ class AlarmLog:
         self._recent: deque[dict[str, Any]] = deque(maxlen=KEEP_RECENT)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            conn = _connect(path)  # create now, so a bad path fails at startup
-            with conn:
-                conn.executescript(_SCHEMA)
-                if "moved" not in {r[1] for r in conn.execute("PRAGMA table_info(alarms)")}:  # an older log
-                    conn.execute("ALTER TABLE alarms ADD COLUMN moved TEXT")
-            conn.close()
+        self._conn: Any = None
+        if self.db is not None:
+            self.db.migrate(ALARMS)  # now, so a bad path or an unreachable server fails at startup
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="defectscope-alarm-log", daemon=True)
@@ -95,21 +76,15 @@ class AlarmLog:
                       event["kind"], event["state"], event["station"])
 
     def recent(self, limit: int = 50) -> list[dict[str, Any]]:
-        """Newest first: from SQLite when kept there (survives restarts), else from memory."""
-        if self.path is None:
+        """Newest first: from the database when kept there (survives restarts), else from memory."""
+        if self.db is None:
             with self._lock:
                 return list(reversed(self._recent))[:limit]
-        conn = _connect(self.path)
-        try:
-            conn.row_factory = sqlite3.Row
-            rows = conn.execute(f"SELECT id, {','.join(_COLUMNS)} FROM alarms ORDER BY id DESC LIMIT ?", (limit,))
-            return [{**dict(r), "moved": _moved(r["moved"])} for r in rows]
-        finally:
-            conn.close()
+        rows = self.db.select(f"SELECT id, {','.join(_COLUMNS)} FROM alarms ORDER BY id DESC LIMIT ?", (limit,))
+        return [{**r, "moved": _moved(r["moved"])} for r in rows]
 
     # -- the writer thread ---------------------------------------------------------------------
     def _run(self) -> None:
-        conn = _connect(self.path) if self.path is not None else None
         client = httpx.Client(timeout=self.timeout_s) if self.webhook else None
         try:
             while True:
@@ -117,28 +92,41 @@ class AlarmLog:
                 try:
                     if event is None:
                         return
-                    if conn is not None:
-                        self._insert(conn, event)
+                    if self.db is not None:
+                        self._insert(event)
                     if client is not None:
                         self._post(client, event)
                 finally:
                     self._queue.task_done()
         finally:
-            if conn is not None:
-                conn.close()
+            self._disconnect()
             if client is not None:
                 client.close()
 
-    def _insert(self, conn: sqlite3.Connection, event: dict[str, Any]) -> None:
-        for attempt in range(20):
+    def _insert(self, event: dict[str, Any]) -> None:
+        assert self.db is not None
+        sql = self.db.sql(f"INSERT INTO alarms ({','.join(_COLUMNS)}) VALUES ({','.join('?' * len(_COLUMNS))})")
+        for attempt in range(WRITE_ATTEMPTS):
             try:
-                with conn:
-                    conn.execute(f"INSERT INTO alarms ({','.join(_COLUMNS)}) VALUES ({','.join('?' * len(_COLUMNS))})",
-                                 tuple(_cell(event, c) for c in _COLUMNS))
+                if self._conn is None:
+                    self._conn = self.db.connect()
+                self.db.write(self._conn, sql, [tuple(_cell(event, c) for c in _COLUMNS)])
                 return
-            except sqlite3.OperationalError as exc:  # locked by another process: wait a little
-                log.error("alarm log write failed (%s), attempt %d", exc, attempt + 1)
+            except self.db.errors as exc:  # locked by another process, a server restarting: wait a little
+                if attempt % 40 == 0:  # one line per 10 s of trying, not four a second
+                    log.error("alarm log write failed (%s), attempt %d of %d", exc, attempt + 1, WRITE_ATTEMPTS)
+                self._disconnect()
                 threading.Event().wait(0.25)
+        log.error("alarm not logged after %d attempts: %s %s at %s", WRITE_ATTEMPTS, event["kind"], event["state"],
+                  event["station"])
+
+    def _disconnect(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception as exc:  # a dropped connection may fail to close: it is gone either way
+                log.debug("closing the alarm database connection: %s", exc)
+            self._conn = None
 
     def _post(self, client: httpx.Client, event: dict[str, Any]) -> None:
         body = {"event": f"alarm.{event['state']}", **event}

@@ -76,6 +76,8 @@ def create_app(settings: Settings, predictor: Predictor | None = None) -> FastAP
         if service.mqtt is not None:
             service.mqtt.start()  # connects in the background: an absent broker never holds up the start
         await service.start()
+        if service.verdict_log is not None:  # a station's chart goes on from the log (a restart, another instance)
+            monitor.history = service.verdict_log.queries.station_history
         try:
             yield
         finally:

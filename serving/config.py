@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from inspection.errors import DefectscopeError
 from inspection.limits import opencv_limit
+from serving.sql import POSTGRES_URL, Database, database
 
 MIN_KEY_LENGTH = 16
 # Placeholders copied from docs are the most common leaked "secret".
@@ -100,7 +101,10 @@ class Settings(BaseSettings):
     keep_images_max_pending_mb: int = Field(256, ge=1, description="Kept images waiting for the disk; past it a "
                                             "verdict is logged without its image.")
     verdict_spill_dir: Path | None = Field(None, description="Where verdicts go while the database refuses writes; "
-                                           "default: next to the verdict log.")
+                                           "default: next to the verdict log (the working folder with a server).")
+    database_url: SecretStr | None = Field(None, description="postgresql://USER:PASS@HOST:5432/DB: the verdict log, "
+                                           "alarms and samples index on this PostgreSQL server, shared by several "
+                                           "instances (instead of the SQLite files).")
     shutdown_timeout_s: float = Field(20.0, gt=0, le=600, description="Longest a stop may take; what the verdict "
                                       "log has not stored by then goes to its spill file.")
     # auth
@@ -142,6 +146,23 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_none(cls, v: Any) -> Any:
         return None if isinstance(v, str) and not v.strip() else v  # DEFECTSCOPE_VERDICT_DB= switches the log off
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _postgres_only(cls, v: Any) -> Any:
+        if isinstance(v, str) and not v.strip():
+            return None
+        text = v.get_secret_value() if isinstance(v, SecretStr) else v
+        if isinstance(text, str) and not POSTGRES_URL.match(text):
+            raise ValueError("database_url takes a postgresql://USER:PASS@HOST:PORT/DB URL "
+                             "(the SQLite files are set with verdict_db and alarm_db)")
+        return v
+
+    def database(self, sqlite_path: Path | None) -> Database | None:
+        """The shared server when one is set, else the SQLite file (None: that log is off)."""
+        if self.database_url is not None:
+            return database(self.database_url.get_secret_value())
+        return database(sqlite_path) if sqlite_path is not None else None
 
     @field_validator("station_keys", "engineer_keys", mode="before")
     @classmethod

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import httpx
@@ -29,6 +29,8 @@ class StationLoad:
     images: Sequence[bytes]
     stations: int = 16
     timeout_s: float = 30.0
+    # which image station i sends as its part n (default: the pool in turn, stations offset)
+    pick: Callable[[int, int], int] | None = None
     answers: list[Answer] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -38,19 +40,20 @@ class StationLoad:
         headers = {"Content-Type": "image/jpeg", "X-Station-Id": f"station-{i:02d}"}
         if self.key:
             headers["X-API-Key"] = self.key
-        n = i
+        n = 0
         with httpx.Client(base_url=self.url, timeout=self.timeout_s) as client:
             while not self._stop.is_set():
+                k = self.pick(i, n) if self.pick is not None else i + n * self.stations
                 t0 = time.perf_counter()
                 try:
-                    r = client.post("/v1/inspect", content=self.images[n % len(self.images)], headers=headers)
+                    r = client.post("/v1/inspect", content=self.images[k % len(self.images)], headers=headers)
                     body = r.json() if r.status_code == 200 else {}
                     a = Answer(t0, (time.perf_counter() - t0) * 1000, r.status_code,
                                body.get("model", {}).get("version"), len(body.get("scores", {})),
                                body.get("request_id"))
                 except httpx.HTTPError:
                     a = Answer(t0, (time.perf_counter() - t0) * 1000, 0, None, 0)
-                n += self.stations
+                n += 1
                 with self._lock:
                     self.answers.append(a)
 

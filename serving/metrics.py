@@ -33,7 +33,7 @@ class ServiceMetrics:
                                 ["verdict", "label", "station"], registry=r)
         self.errors = Counter("defectscope_errors", "Errors by kind", ["kind"], registry=r)
         self.shed = Counter("defectscope_shed", "Requests refused with 503 because the queue was full", registry=r)
-        self.log_backlog = Gauge("defectscope_verdict_log_backlog", "Verdicts not yet written to SQLite",
+        self.log_backlog = Gauge("defectscope_verdict_log_backlog", "Verdicts not yet written to the database",
                                  registry=r)
         # line monitoring (serving/monitor.py)
         self.alarms_active = Gauge("defectscope_alarms_active", "1 while an SPC alarm episode is active",

@@ -26,6 +26,7 @@ from serving.verdict_store import VerdictQueries
 log = logging.getLogger("defectscope.serving")
 MAX_STATIONS = 8
 PARTS_PER_STATION = 5000
+DB_ENV = "DEFECTSCOPE_DRIVERS_DATABASE"
 CHILD_TIMEOUT_S = 900  # eight stations of 5,000 parts take about 4 min on one idle core
 
 
@@ -62,13 +63,15 @@ class DriverCache:
             self._results, self._updated = results, time.time()
 
     def _in_child(self, stations: list[str]) -> list[dict[str, Any]]:
-        """``python -m serving.process_drivers DB STATION...``: a fresh interpreter (nothing of the
-        service's state, no import of its main module), its JSON answer on stdout."""
+        """``python -m serving.process_drivers STATION...``: a fresh interpreter (nothing of the
+        service's state, no import of its main module), its JSON answer on stdout. The database
+        goes by the environment, so a server's password never shows in the process list."""
         if not stations:
             return []
-        cmd = [sys.executable, "-m", "serving.process_drivers", str(self.queries.path), *stations]
+        cmd = [sys.executable, "-m", "serving.process_drivers", *stations]
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S,
-                              cwd=Path(__file__).resolve().parents[1])
+                              cwd=Path(__file__).resolve().parents[1],
+                              env={**os.environ, DB_ENV: self.queries.db.locator()})
         if done.returncode:
             raise RuntimeError(f"the analysis process failed ({done.returncode}): {done.stderr.strip()[-500:]}")
         return json.loads(done.stdout)
@@ -89,7 +92,7 @@ def station_drivers(db: str, station: str) -> dict[str, Any]:
     """One station's drivers (in the child process)."""
     from analysis import PartRecord, analyze
 
-    rows = VerdictQueries(Path(db)).for_analysis(stations=[station], limit=PARTS_PER_STATION)
+    rows = VerdictQueries(db).for_analysis(stations=[station], limit=PARTS_PER_STATION)
     res = analyze([PartRecord.from_row(r) for r in rows], repeats=3, network=False, per_class=False)
     return {"station": station, "status": res.status, "message": res.message, "parts": res.parts,
             "fails": res.fails, "cv_auc": res.model.get("cv_auc"),
@@ -97,6 +100,6 @@ def station_drivers(db: str, station: str) -> dict[str, Any]:
             "window": res.window.to_dict() if res.window else None}
 
 
-if __name__ == "__main__":  # the child: python -m serving.process_drivers DB STATION...
+if __name__ == "__main__":  # the child: python -m serving.process_drivers STATION...
     background_priority()
-    print(json.dumps([station_drivers(sys.argv[1], s) for s in sys.argv[2:]]))
+    print(json.dumps([station_drivers(os.environ[DB_ENV], s) for s in sys.argv[1:]]))

@@ -61,10 +61,12 @@ def run_server(settings: Settings, predictor: Predictor | None = None) -> None:
     if settings.workers > 1:
         if predictor is not None:
             raise DefectscopeError("several workers load their own model: pass settings.model, not a predictor")
-        # Each worker process rebuilds the settings from this variable (keys included, as they came).
-        raw = json.loads(settings.model_dump_json(exclude={"station_keys", "engineer_keys"}))
+        # Each worker process rebuilds the settings from this variable (secrets included, as they came).
+        raw = json.loads(settings.model_dump_json(exclude={"station_keys", "engineer_keys", "database_url"}))
         raw["station_keys"] = [k.get_secret_value() for k in settings.station_keys]
         raw["engineer_keys"] = [k.get_secret_value() for k in settings.engineer_keys]
+        if settings.database_url is not None:
+            raw["database_url"] = settings.database_url.get_secret_value()
         os.environ[_WORKER_SETTINGS_ENV] = json.dumps(raw)
         if settings.stop_after_s:  # the supervisor stops its workers on SIGINT, as on Ctrl-C
             threading.Timer(settings.stop_after_s, os.kill, (os.getpid(), signal.SIGINT)).start()

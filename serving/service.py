@@ -30,6 +30,7 @@ from serving.metrics import ServiceMetrics
 from serving.model_switch import ModelSwitch
 from serving.mqtt_out import MqttOutbox
 from serving.reload import ReloadError, ReloadOutcome, open_predictor, resolve, warm_up
+from serving.samples_index import SamplesIndex
 from serving.schemas import ExplanationOut, ImageOut, InspectResponse, ModelRef, ThresholdsOut
 from serving.stations import StationRegistry
 from serving.verdict_log import VerdictLog, VerdictLogFull, VerdictRecord
@@ -62,6 +63,7 @@ class InspectionService:
         self.ready = False
         self.batcher: MicroBatcher | None = None
         self.verdict_log: VerdictLog | None = None
+        self.samples_index: SamplesIndex | None = None  # in the verdict log's database
         self._pool: ThreadPoolExecutor | None = None
         self._in_flight = 0
         self._decoding = 0  # images admitted and still being decoded: what the batcher may wait for
@@ -76,12 +78,14 @@ class InspectionService:
     async def start(self) -> None:
         s = self.settings
         loop = asyncio.get_running_loop()
-        if s.verdict_db is not None:
-            self.verdict_log = VerdictLog(s.verdict_db, images_dir=s.keep_images_dir,
+        db = s.database(s.verdict_db)
+        if db is not None:
+            self.verdict_log = VerdictLog(db, images_dir=s.keep_images_dir,
                                           keep_images_for=s.keep_images_for, max_backlog=s.verdict_log_max_backlog,
                                           max_pending_image_bytes=s.keep_images_max_pending_mb * 1024 * 1024,
                                           spill_dir=s.verdict_spill_dir)
             self.verdict_log.start()
+            self.samples_index = SamplesIndex(db)
             self.metrics.watch_verdict_log(self.verdict_log)
             known = await loop.run_in_executor(None, self.verdict_log.stations, s.max_stations)
             self.stations = StationRegistry(s.max_stations, known)
@@ -221,12 +225,13 @@ class InspectionService:
         card, v, timings = predictor.card, item.verdict, dict(item.timings)
         assert v is not None and item.sha256 is not None and item.size is not None
         request_id = uuid.uuid4().hex
+        now = time.time()  # one time for the log, MQTT and the monitor: a chart rebuilt from the log lines up
         regions = [r.to_dict() for r in v.regions]  # once: the log, MQTT and the answer share it
         m = self.metrics
         if self.verdict_log is not None:  # first: a verdict the log cannot take is not answered
             try:
                 self.verdict_log.append(VerdictRecord(
-                    ts=time.time(), request_id=request_id, station=station, part_id=part, image_sha256=item.sha256,
+                    ts=now, request_id=request_id, station=station, part_id=part, image_sha256=item.sha256,
                     verdict=v.outcome.value, label=v.label, confidence=v.confidence, defect_score=v.defect_score,
                     scores=dict(v.scores), model_name=card.name, model_version=card.version,
                     latency_ms=timings["total"], batch_size=v.batch_size, metadata=metadata, process=process,
@@ -236,14 +241,14 @@ class InspectionService:
                 raise ApiError(503, "verdict_log_unavailable", str(exc),
                                headers={"Retry-After": str(self.settings.retry_after_s)}) from None
         if self.mqtt is not None:
-            self.mqtt.verdict({"request_id": request_id, "ts": time.time(), "station": station, "part_id": part,
+            self.mqtt.verdict({"request_id": request_id, "ts": now, "station": station, "part_id": part,
                                "verdict": v.outcome.value, "label": v.label, "confidence": v.confidence,
                                "defect_score": v.defect_score, "model": {"name": card.name, "version": card.version},
                                "regions": regions, "process": process, "metadata": metadata})
         m.observe_stages(timings)
         m.verdicts.labels(verdict=v.outcome.value, label=v.label, station=m.station_label(station)).inc()
         for listen in self.listeners:
-            listen(station, v, card, time.time(), process)
+            listen(station, v, card, now, process)
         return InspectResponse(
             request_id=request_id, verdict=v.outcome.value, label=v.label, confidence=v.confidence, reason=v.reason,
             defect_score=v.defect_score, scores=dict(v.scores),

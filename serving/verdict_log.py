@@ -1,4 +1,5 @@
-"""The verdict log: every answered verdict reaches SQLite (WAL), or a spill file until it can.
+"""The verdict log: every answered verdict reaches the database (an SQLite file, or PostgreSQL shared
+by several instances: ``serving.sql``), or a spill file until it can.
 
 Requests only queue a record, so a slow disk adds no latency to a verdict; one writer thread
 groups what piled up into transactions. The log is the plant's audit trail, so nothing that
@@ -23,7 +24,6 @@ from __future__ import annotations
 import logging
 import queue
 import reprlib
-import sqlite3
 import tempfile
 import threading
 import time
@@ -36,7 +36,8 @@ from typing import Any
 from inspection.atomic import write_bytes_atomic
 from inspection.errors import DefectscopeError
 from serving.spill import JsonLines
-from serving.verdict_store import COLUMNS, VerdictQueries, VerdictRecord, asdict_shallow, connect, create, insert
+from serving.sql import Database, SqliteDb, database
+from serving.verdict_store import BUSY_TIMEOUT_S, COLUMNS, VerdictQueries, VerdictRecord, asdict_shallow, create, insert
 
 log = logging.getLogger("defectscope.serving")
 
@@ -49,27 +50,27 @@ class VerdictLogFull(DefectscopeError):
     """The log cannot take another record now (its queue is full): the verdict must not be answered."""
 
 
-# the database's state, not the row: spill and retry (anything else is the row's fault)
-_DB_ERRORS = (sqlite3.OperationalError, sqlite3.DatabaseError, OSError)
-
-
 class VerdictLog:
-    def __init__(self, path: Path, *, images_dir: Path | None = None,
+    def __init__(self, db: Database | Path | str, *, images_dir: Path | None = None,
                  keep_images_for: Sequence[str] = ("fail", "review"), max_backlog: int = 50_000,
                  max_pending_image_bytes: int = 256 * 1024 * 1024, spill_dir: Path | None = None) -> None:
-        self.path = Path(path)
+        self.db = database(db, timeout_s=BUSY_TIMEOUT_S)
+        self.path = self.db.where()  # for messages
+        # the database's state, not the row: spill and retry (anything else is the row's fault)
+        self._db_errors = self.db.errors
         self.images_dir = images_dir
         self.keep_images_for = frozenset(keep_images_for)
         self.max_backlog = max_backlog
         self.max_pending_image_bytes = max_pending_image_bytes
-        spill_root = Path(spill_dir) if spill_dir is not None else self.path.parent
-        self.spill = JsonLines(spill_root / f"{self.path.name}.spill.jsonl")
-        self.dead_letter = JsonLines(spill_root / f"{self.path.name}.dead-letter.jsonl")
+        home = getattr(self.db, "path", Path("x")).parent  # a server has no folder: the working one
+        spill_root = Path(spill_dir) if spill_dir is not None else home
+        self.spill = JsonLines(spill_root / f"{self.db.spill_name()}.spill.jsonl")
+        self.dead_letter = JsonLines(spill_root / f"{self.db.spill_name()}.dead-letter.jsonl")
         self._queue: queue.Queue[tuple[VerdictRecord, bytes | None, str]] = queue.Queue(max_backlog)
         self._unsaved: deque[dict[str, Any]] = deque()  # rows neither the database nor the spill file took
         self._inflight: list[dict[str, Any]] = []
         self._pending = 0  # appended and not yet in the database, the spill file or the dead letters
-        self._conn: sqlite3.Connection | None = None
+        self._conn: Any = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -80,13 +81,9 @@ class VerdictLog:
         self.last_error: str | None = None
         self.counts = {"written": 0, "spilled": 0, "replayed": 0, "dead_letters": 0, "images_not_kept": 0,
                        "write_errors": 0, "refused": 0}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = connect(self.path)  # create now, so a bad path fails at startup, not later
-        try:
-            create(conn)
-        finally:
-            conn.close()
-        self.queries = VerdictQueries(self.path)
+        create(self.db)  # now, so a bad path or an unreachable server fails at startup, not later
+        # SQLite readers may wait longer for a lock than the writer, which spills instead
+        self.queries = VerdictQueries(self.db.path if isinstance(self.db, SqliteDb) else self.db)
 
     # -- the request side ------------------------------------------------------------------------
     def start(self) -> None:
@@ -255,14 +252,17 @@ class VerdictLog:
                 time.sleep(0.05)  # nothing new: do not spin on a broken database
         self._close_db()
 
-    def _db(self) -> sqlite3.Connection:
+    def _db(self) -> Any:
         if self._conn is None:
-            self._conn = connect(self.path)
+            self._conn = self.db.connect()
         return self._conn
 
     def _close_db(self) -> None:
         if self._conn is not None:
-            self._conn.close()
+            try:
+                self._conn.close()
+            except Exception as exc:  # a connection the server dropped may fail to close: it is gone either way
+                log.debug("closing the verdict database connection: %s", exc)
             self._conn = None
 
     def _prepare(self, rec: VerdictRecord, image: bytes | None, fmt: str) -> dict[str, Any]:
@@ -294,12 +294,10 @@ class VerdictLog:
         Returns how many rows are still held in memory (neither stored nor spilled)."""
         try:
             if rows:
-                insert(self._db(), rows)
+                insert(self.db, self._db(), rows)
             elif self.failing_since is not None:
-                with self._db() as conn:  # nothing to write: is the database back?
-                    conn.execute("CREATE TABLE IF NOT EXISTS _probe (x)")
-                    conn.execute("DROP TABLE _probe")
-        except _DB_ERRORS as exc:
+                self.db.probe(self._db())  # nothing to write: is the database back?
+        except self._db_errors as exc:
             self._close_db()
             self._failing(exc)
             if not rows:
@@ -317,8 +315,8 @@ class VerdictLog:
         except Exception:  # a row the database refuses (a type it cannot bind): find it, keep the rest
             for row in rows:
                 try:
-                    insert(self._db(), [row])
-                except _DB_ERRORS:
+                    insert(self.db, self._db(), [row])
+                except self._db_errors:
                     raise
                 except Exception as exc:
                     self._dead(row, exc)
@@ -333,8 +331,8 @@ class VerdictLog:
         rows = taken.read()
         try:
             for start in range(0, len(rows), 512):
-                insert(self._db(), [{c: r.get(c) for c in COLUMNS} for r in rows[start : start + 512]])
-        except _DB_ERRORS as exc:  # the taken file stays for the next attempt
+                insert(self.db, self._db(), [{c: r.get(c) for c in COLUMNS} for r in rows[start : start + 512]])
+        except self._db_errors as exc:  # the taken file stays for the next attempt
             self._close_db()
             self._failing(exc)
             return

@@ -1,56 +1,34 @@
-"""The verdict log's SQLite store: schema, rows, inserts, and the queries the API and the QA page run.
+"""The verdict log's store: schema, rows, inserts, and the queries the API and the QA page run,
+on SQLite or PostgreSQL (``serving.sql``).
 
 ``serving.verdict_log`` writes through it (one writer thread); readers open their own short
 connections, so a query never waits for the writer and the writer never waits for a reader
-(WAL mode). Rows are read back through the same validation clients' metadata passed, so a row
+(WAL mode on SQLite). Rows are read back through the same validation clients' metadata passed, so a row
 written before today's rules cannot break a page.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from serving.metadata import read_back
+from serving.sql import Database, Table, database
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS verdicts (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    ts REAL NOT NULL,
-    request_id TEXT NOT NULL,
-    station TEXT,
-    part_id TEXT,
-    image_sha256 TEXT NOT NULL,
-    verdict TEXT NOT NULL,
-    label TEXT NOT NULL,
-    confidence REAL NOT NULL,
-    defect_score REAL NOT NULL,
-    scores TEXT NOT NULL,
-    model_name TEXT NOT NULL,
-    model_version TEXT NOT NULL,
-    latency_ms REAL NOT NULL,
-    batch_size INTEGER NOT NULL,
-    image_path TEXT,
-    metadata TEXT,
-    regions TEXT,
-    width INTEGER,
-    height INTEGER,
-    process TEXT
-);
-CREATE INDEX IF NOT EXISTS verdicts_ts ON verdicts (ts);
-CREATE INDEX IF NOT EXISTS verdicts_station_ts ON verdicts (station, ts);
-CREATE UNIQUE INDEX IF NOT EXISTS verdicts_request_id ON verdicts (request_id);
-"""
-COLUMNS = ("ts", "request_id", "station", "part_id", "image_sha256", "verdict", "label", "confidence",
-            "defect_score", "scores", "model_name", "model_version", "latency_ms", "batch_size", "image_path",
-            "metadata", "regions", "width", "height", "process")
-# columns later versions added: a log written before them gets them
-ADDED_COLUMNS = {"regions": "TEXT", "width": "INTEGER", "height": "INTEGER", "process": "TEXT"}
-INSERT = f"INSERT OR IGNORE INTO verdicts ({','.join(COLUMNS)}) VALUES ({','.join('?' * len(COLUMNS))})"
+VERDICTS = Table("verdicts", version=4, columns=(
+    ("ts", "REAL NOT NULL"), ("request_id", "TEXT NOT NULL"), ("station", "TEXT"), ("part_id", "TEXT"),
+    ("image_sha256", "TEXT NOT NULL"), ("verdict", "TEXT NOT NULL"), ("label", "TEXT NOT NULL"),
+    ("confidence", "REAL NOT NULL"), ("defect_score", "REAL NOT NULL"), ("scores", "TEXT NOT NULL"),
+    ("model_name", "TEXT NOT NULL"), ("model_version", "TEXT NOT NULL"), ("latency_ms", "REAL NOT NULL"),
+    ("batch_size", "INTEGER NOT NULL"), ("image_path", "TEXT"), ("metadata", "TEXT"),
+    # added by later versions (a log written before them gets them)
+    ("regions", "TEXT"), ("width", "INTEGER"), ("height", "INTEGER"), ("process", "TEXT"),
+), indexes=(("verdicts_ts", ("ts",), False), ("verdicts_station_ts", ("station", "ts"), False),
+            ("verdicts_request_id", ("request_id",), True)))
+COLUMNS = VERDICTS.names
 BUSY_TIMEOUT_S = 1.0  # short, so a database locked by another process is spilled around, not waited on
 
 
@@ -93,40 +71,33 @@ def asdict_shallow(rec: VerdictRecord) -> dict[str, Any]:
     return {c: getattr(rec, c) for c in COLUMNS}
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, check_same_thread=False)
-    try:
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across app crashes, fast commits
-    except BaseException:
-        # a connection left open keeps SQLite's shared-memory index alive, and a broken one (disk
-        # full while it grew) is only rebuilt when the last connection has closed
-        conn.close()
-        raise
-    return conn
-
-
-def create(conn: sqlite3.Connection) -> None:
+def create(db: Database) -> None:
     """The schema, and the columns a log written by an older version lacks."""
-    conn.executescript(SCHEMA)
-    have = {r[1] for r in conn.execute("PRAGMA table_info(verdicts)")}
-    with conn:
-        for name, kind in ADDED_COLUMNS.items():
-            if name not in have:
-                conn.execute(f"ALTER TABLE verdicts ADD COLUMN {name} {kind}")
+    db.migrate(VERDICTS)
 
 
-def insert(conn: sqlite3.Connection, rows: Sequence[dict[str, Any]]) -> None:
-    with conn:  # .get: a row spilled by an older version lacks the newer columns
-        conn.executemany(INSERT, [tuple(r.get(c) for c in COLUMNS) for r in rows])
+def insert(db: Database, conn: Any, rows: Sequence[dict[str, Any]]) -> None:
+    """``rows`` (``VerdictRecord.row``) in one transaction; a request id already stored is skipped."""
+    # .get: a row spilled by an older version lacks the newer columns
+    db.write(conn, db.insert_ignoring(VERDICTS, "request_id"), [tuple(r.get(c) for c in COLUMNS) for r in rows])
 
+
+def store_rows(where: Database | Path | str, rows: Sequence[dict[str, Any]]) -> None:
+    """Rows straight into a log, its schema made if need be (imports, benchmarks): no queue, no spill."""
+    db = database(where)
+    create(db)
+    conn = db.connect()
+    try:
+        insert(db, conn, rows)
+    finally:
+        conn.close()
 
 
 class VerdictQueries:
     """Read access to the log (run these off the event loop)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
+    def __init__(self, db: Database | Path | str) -> None:
+        self.db = database(db, timeout_s=5.0)
 
     def query(self, *, since: float | None = None, until: float | None = None, station: str | None = None,
               verdict: str | None = None, process: tuple[str, Any] | None = None, limit: int = 100,
@@ -138,8 +109,9 @@ class VerdictQueries:
                 where.append(cond)
                 args.append(val)
         if process is not None:
-            where.append("CASE WHEN json_valid(process) THEN json_extract(process, ?) END = ?")  # no row can break it
-            args += [f'$."{process[0]}"', process[1]]
+            cond, more = self.db.json_equals("process", *process)
+            where.append(cond)
+            args += more
         sql = f"SELECT id, {','.join(COLUMNS)} FROM verdicts"
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -159,6 +131,17 @@ class VerdictQueries:
         rows = self._select("SELECT station, MAX(ts) AS last FROM verdicts WHERE station IS NOT NULL "
                             "GROUP BY station ORDER BY last DESC LIMIT ?", (limit,))
         return [r["station"] for r in rows]
+
+    def station_history(self, station: str, model_version: str, before: float,
+                        limit: int) -> list[dict[str, Any]]:
+        """A station's newest ``limit`` verdicts by one model version logged before ``before`` (Unix
+        time), oldest first, with what its SPC chart needs: whichever instance answered them."""
+        rows = self._select("SELECT verdict, defect_score, ts, process FROM verdicts WHERE station = ? AND "
+                            "model_version = ? AND ts < ? ORDER BY id DESC LIMIT ?",
+                            (station, model_version, before, limit))
+        for r in rows:
+            r["process"] = read_back(r["process"])
+        return rows[::-1]
 
     def for_analysis(self, *, since: float | None = None, until: float | None = None,
                      stations: Sequence[str] = (), model_version: str | None = None,
@@ -181,12 +164,7 @@ class VerdictQueries:
         return rows[::-1]
 
     def _select(self, sql: str, args: tuple[Any, ...]) -> list[dict[str, Any]]:
-        conn = sqlite3.connect(str(self.path), timeout=5.0)
-        try:
-            conn.row_factory = sqlite3.Row
-            return [dict(r) for r in conn.execute(sql, args)]
-        finally:
-            conn.close()
+        return self.db.select(sql, args)
 
 
 def _readable(r: dict[str, Any]) -> dict[str, Any]:

@@ -37,6 +37,9 @@ def parse_when(text: str | None, what: str) -> float | None:
 def analyze_cmd(
     log: Path = typer.Option(Path("defectscope-verdicts.sqlite"), "--log", envvar="DEFECTSCOPE_VERDICT_DB",
                              help="The service's verdict log (SQLite)."),
+    database_url: str | None = typer.Option(None, "--database-url", envvar="DEFECTSCOPE_DATABASE_URL",
+                                            help="The shared PostgreSQL log instead (postgresql://...).",
+                                            show_default=False),
     since: str | None = typer.Option(None, help="From: 24h, 7d, an ISO time, or Unix seconds."),
     until: str | None = typer.Option(None, help="Until (exclusive), same forms."),
     station: list[str] = typer.Option([], "--station", help="Only these stations (repeat the option)."),
@@ -50,15 +53,25 @@ def analyze_cmd(
     """Fit P(fail | process parameters), rank the drivers, suggest the settings window; write the report."""
     from analysis import PartRecord, analyze
     from analysis.report import write_report
+    from serving.sql import POSTGRES_URL, database
     from serving.verdict_store import VerdictQueries
 
-    if not log.is_file():
+    if database_url:
+        if not POSTGRES_URL.match(database_url):
+            fail("--database-url takes a postgresql://USER:PASS@HOST:PORT/DB URL")
+        db = database(database_url)
+    elif not log.is_file():
         fail(f"no verdict log at {log}: point --log at the service's verdict database")
+    else:
+        db = database(log)
     t0, t1 = parse_when(since, "since"), parse_when(until, "until")
-    rows = VerdictQueries(log).for_analysis(since=t0, until=t1, stations=station, model_version=model_version,
-                                            limit=limit)
+    try:
+        rows = VerdictQueries(db).for_analysis(since=t0, until=t1, stations=station, model_version=model_version,
+                                                limit=limit)
+    except db.errors as exc:  # a server that is down or refuses the login: one clear line
+        fail(f"cannot read the verdict log at {db.where()}: {exc}")
     records = [PartRecord.from_row(r) for r in rows]
-    scope = {"log": str(log), "since": since, "until": until, "stations": station, "model_version": model_version}
+    scope = {"log": db.where(), "since": since, "until": until, "stations": station, "model_version": model_version}
     res = analyze(records, folds=folds, count_review=count_review, network=network, scope=scope)
     html, summary = write_report(res, out)
     style = {"ok": "green", "weak": "yellow", "inconclusive": "yellow"}[res.status]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from datasets.intake import IntakeResult, SampleConflictError, SampleIntake, SampleOrigin, UnknownClassError
@@ -20,6 +21,7 @@ from serving.service import InspectionService
 from serving.upload import IMAGE_TYPES, read_form, too_large, unsupported
 
 router = APIRouter(prefix="/v1", tags=["samples"])
+log = logging.getLogger("defectscope.serving")
 MAX_TEXT = 500
 
 
@@ -82,6 +84,12 @@ async def store_sample(service: InspectionService, data: bytes, label: str, *, n
     except OSError as exc:
         raise ApiError(503, "storage_error", f"the sample could not be written ({exc.strerror or exc}); "
                        "nothing was stored: check the disk and retry") from None
+    if r.created and service.samples_index is not None:
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, service.samples_index.add, r, origin)
+        except service.samples_index.db.errors as exc:  # the sample is stored; only its listing is missing
+            log.error("sample %s (%s) is stored in %s but not in the samples index: %s", r.sha256[:12], r.label,
+                      root, exc)
     return SampleOut(sha256=r.sha256, label=r.label, path=r.path, created=r.created, split=r.split,
                      new_class=r.new_class)
 
@@ -125,3 +133,36 @@ async def add_sample(request: Request, service: ServiceDep, _: EngineerRole) -> 
                           verdict_id=int(verdict_raw) if verdict_raw else None)
     return await store_sample(service, data, label, new_class=new_class in ("true", "1", "yes", "on"), origin=origin)
 
+
+
+class SampleRow(BaseModel):
+    id: int
+    ts: float = Field(description="When it was added (Unix time).")
+    sha256: str
+    label: str
+    path: str
+    split: str
+    new_class: bool
+    via: str = Field(description="api or verdict (a reviewed verdict's image).")
+    station: str | None
+    verdict_id: int | None
+    note: str | None
+
+
+class SamplesResponse(BaseModel):
+    samples: list[SampleRow]
+
+
+@router.get("/samples", response_model=SamplesResponse, summary="Samples added through the API, newest first "
+            "(every instance's, on a shared database)")
+async def list_samples(service: ServiceDep, _: EngineerRole,
+                       label: Annotated[str | None, Query(max_length=64)] = None,
+                       station: Annotated[str | None, Query(max_length=128)] = None,
+                       limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                       offset: Annotated[int, Query(ge=0, le=10**9)] = 0) -> SamplesResponse:
+    index = service.samples_index
+    if index is None:
+        raise ApiError(404, "no_samples_index", "the verdict log is switched off, and the samples index with it")
+    rows = await asyncio.get_running_loop().run_in_executor(
+        None, lambda: index.recent(label=label, station=station, limit=limit, offset=offset))
+    return SamplesResponse(samples=[SampleRow(**r) for r in rows])

@@ -9,20 +9,17 @@ import pytest
 from typer.testing import CliRunner
 
 from defectscope.cli import app
-from serving.verdict_store import VerdictRecord, connect, create, insert
+from serving.verdict_store import VerdictRecord, store_rows
 from tests.analysis.conftest import simulated_records
 
 pytestmark = pytest.mark.slow  # about 10 s: a full analysis with per-class models
 
 
 def _log(path, records) -> None:
-    conn = connect(path)
-    create(conn)
-    insert(conn, [VerdictRecord(ts=r.ts, request_id=uuid.uuid4().hex, station=r.station, part_id=None,
-                                image_sha256="0" * 64, verdict=r.verdict, label=r.label, confidence=0.9,
-                                defect_score=0.5, scores={}, model_name="m", model_version="7", latency_ms=1.0,
-                                batch_size=1, process=r.process).row() for r in records])
-    conn.close()
+    store_rows(path, [VerdictRecord(ts=r.ts, request_id=uuid.uuid4().hex, station=r.station, part_id=None,
+                                    image_sha256="0" * 64, verdict=r.verdict, label=r.label, confidence=0.9,
+                                    defect_score=0.5, scores={}, model_name="m", model_version="7", latency_ms=1.0,
+                                    batch_size=1, process=r.process).row() for r in records])
 
 
 def test_analyze_writes_a_report_and_a_summary(tmp_path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -93,3 +94,61 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         yield mnt
     finally:
         subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+class LogDb:
+    """Where a test's logs live, on one of the two databases, and how to take that database away."""
+
+    def __init__(self, where: Path | str, admin_url: str | None = None, folder: Path | None = None) -> None:
+        self.where, self.admin_url, self.folder = where, admin_url, folder
+        self.kind = "postgresql" if admin_url else "sqlite"
+
+    def settings(self) -> dict[str, Any]:
+        """Service settings that put the logs here."""
+        if self.admin_url is None:
+            return {"verdict_db": self.where}
+        return {"database_url": self.where, "verdict_spill_dir": self.folder}
+
+    def ids(self) -> set[str]:
+        from serving.sql import database
+
+        try:
+            return {r["request_id"] for r in database(self.where).select("SELECT request_id FROM verdicts")}
+        except Exception:
+            return set()
+
+    @contextmanager
+    def unavailable(self, seconds: float = 30.0) -> Iterator[None]:
+        """SQLite: another process holds an exclusive lock. PostgreSQL: the database refuses connections
+        and its sessions are cut (a failover, a restart)."""
+        if self.admin_url is None:
+            code = ("import sqlite3, sys, time\n"
+                    "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+                    "c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); time.sleep(float(sys.argv[2]))\n")
+            proc = subprocess.Popen([sys.executable, "-c", code, str(self.where), str(seconds)],
+                                    stdout=subprocess.PIPE, text=True)
+            assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
+            try:
+                yield
+            finally:
+                proc.kill()
+                proc.wait()
+            return
+        import psycopg
+
+        name = str(self.where).rsplit("/", 1)[1]
+        with psycopg.connect(self.admin_url, autocommit=True) as admin:
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+            try:
+                yield
+            finally:
+                admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def log_db(request: pytest.FixtureRequest, tmp_path: Path) -> LogDb:
+    """The same test on the embedded SQLite file and on a real PostgreSQL server."""
+    if request.param == "sqlite":
+        return LogDb(tmp_path / "v.sqlite")
+    return LogDb(request.getfixturevalue("postgres_url"), request.getfixturevalue("postgres_server"), tmp_path)

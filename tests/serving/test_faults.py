@@ -13,9 +13,9 @@ import pytest
 
 from serving.loadgen import StationLoad
 from serving.spill import JsonLines
-from tests.serving.conftest import STATION_KEY, jpeg
+from tests.serving.conftest import STATION_KEY, LogDb, jpeg
 from tests.serving.live import ST, serve
-from tests.serving.test_verdict_log import locked, wait_for
+from tests.serving.test_verdict_log import wait_for
 from tests.support import make_tiny_bundle
 
 pytestmark = pytest.mark.slow
@@ -39,11 +39,10 @@ def test_a_full_disk_under_the_verdict_log_loses_no_answered_verdict(bundle: Pat
     with serve(bundle, tmp_path, "--keep-images", str(small_disk / "kept"), env=env, db=small_disk / "v.sqlite") \
             as live:
         filler = small_disk / "filler"
-        with open(filler, "wb") as fh:  # fill the disk to its last block while the service runs
+        with open(filler, "wb", buffering=0) as fh:  # fill the disk to its last block while the service runs
             try:
                 while True:
                     fh.write(b"\0" * 65536)
-                    fh.flush()
             except OSError:
                 pass
         with StationLoad(live.url, STATION_KEY, IMAGES, stations=4) as stations:
@@ -61,7 +60,7 @@ def test_a_full_disk_under_the_verdict_log_loses_no_answered_verdict(bundle: Pat
 
 def test_a_database_locked_by_another_process_loses_no_answered_verdict(bundle: Path, tmp_path: Path) -> None:
     with serve(bundle, tmp_path) as live:
-        with StationLoad(live.url, STATION_KEY, IMAGES, stations=4) as stations, locked(live.db, 60):
+        with StationLoad(live.url, STATION_KEY, IMAGES, stations=4) as stations, LogDb(live.db).unavailable(60):
             time.sleep(5)
             assert httpx.get(f"{live.url}/readyz", headers=ST, timeout=10).status_code == 503
         assert wait_for(lambda: httpx.get(f"{live.url}/readyz", headers=ST, timeout=10).status_code == 200, 30)
@@ -72,7 +71,7 @@ def test_a_database_locked_by_another_process_loses_no_answered_verdict(bundle: 
 
 def test_sigterm_under_load_stops_within_its_deadline_and_loses_nothing(bundle: Path, tmp_path: Path) -> None:
     env = {"DEFECTSCOPE_SHUTDOWN_TIMEOUT_S": "10"}
-    with serve(bundle, tmp_path, env=env) as live, locked(live.db, 120), \
+    with serve(bundle, tmp_path, env=env) as live, LogDb(live.db).unavailable(120), \
             StationLoad(live.url, STATION_KEY, IMAGES, stations=8) as stations:
         time.sleep(4)  # the database is locked too: the stop has verdicts it cannot write
         t0 = time.monotonic()

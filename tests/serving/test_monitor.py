@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -63,9 +62,9 @@ def _feed(mon: LineMonitor, station: str, card: ModelCard, sim: LineSimulator, p
     return events
 
 
-def test_tool_fault_alarm_is_logged_counted_and_posted_once(tmp_path: Path, webhook):
+def test_tool_fault_alarm_is_logged_counted_and_posted_once(tmp_path: Path, webhook, log_db):
     url, received = webhook
-    settings = load_settings(auth_disabled=True, verdict_db=tmp_path / "v.sqlite", alarm_webhook=url)
+    settings = load_settings(auth_disabled=True, alarm_webhook=url, **log_db.settings())
     metrics = ServiceMetrics(8)
     mon = LineMonitor(settings, metrics)
     mon.start()
@@ -75,10 +74,12 @@ def test_tool_fault_alarm_is_logged_counted_and_posted_once(tmp_path: Path, webh
     mon.close()  # flushes the alarm log and the webhook
     assert [(e.kind, e.state) for _, e in events] == [("fail_rate", "raised"), ("fail_rate", "cleared")]
     assert 700 <= events[0][0] < 760
-    db = alarm_db_path(settings)
-    assert db == tmp_path / "defectscope-alarms.sqlite"
-    rows = sqlite3.connect(db).execute("SELECT station, model_version, kind, state FROM alarms ORDER BY id").fetchall()
-    assert rows == [("cell-7", "v1", "fail_rate", "raised"), ("cell-7", "v1", "fail_rate", "cleared")]
+    db = settings.database(alarm_db_path(settings))
+    assert db.where() == (str(tmp_path / "defectscope-alarms.sqlite") if log_db.kind == "sqlite" else
+                          settings.database(None).where())  # the shared server when one is set
+    rows = db.select("SELECT station, model_version, kind, state FROM alarms ORDER BY id")
+    assert [tuple(r.values()) for r in rows] == [("cell-7", "v1", "fail_rate", "raised"),
+                                                  ("cell-7", "v1", "fail_rate", "cleared")]
     assert [(r["event"], r["station"]) for r in received] == [("alarm.raised", "cell-7"), ("alarm.cleared", "cell-7")]
     text = generate_latest(metrics.registry).decode()  # labels come out sorted by name
     assert metric(text, "defectscope_alarm_events_total", kind="fail_rate", state="raised", station="cell-7") == 1
@@ -88,7 +89,7 @@ def test_tool_fault_alarm_is_logged_counted_and_posted_once(tmp_path: Path, webh
 
 def test_an_unreachable_webhook_never_blocks_verdicts_and_is_counted(tmp_path: Path):
     dead = f"http://127.0.0.1:{free_port()}/nobody-listens"
-    settings = load_settings(auth_disabled=True, verdict_db=None, alarm_webhook=dead, alarm_webhook_timeout_s=1,
+    settings = load_settings(auth_disabled=True, verdict_db="", alarm_webhook=dead, alarm_webhook_timeout_s=1,
                              spc_baseline=20, spc_window=10)
     metrics = ServiceMetrics(8)
     mon = LineMonitor(settings, metrics)
@@ -105,7 +106,7 @@ def test_an_unreachable_webhook_never_blocks_verdicts_and_is_counted(tmp_path: P
 
 
 def test_each_station_and_model_version_has_its_own_baseline(tmp_path: Path):
-    settings = load_settings(auth_disabled=True, verdict_db=None, spc_baseline=50, spc_window=10)
+    settings = load_settings(auth_disabled=True, verdict_db="", spc_baseline=50, spc_window=10)
     mon = LineMonitor(settings)
     for i in range(60):
         mon.observe("a", _verdict("fail" if i % 2 else "pass"), _card("v1"), float(i))  # 50 % fails is normal here
@@ -120,7 +121,7 @@ def test_each_station_and_model_version_has_its_own_baseline(tmp_path: Path):
 
 
 def test_an_alarm_of_a_retired_model_version_is_cleared_with_a_reason_not_dropped(tmp_path: Path):
-    settings = load_settings(auth_disabled=True, verdict_db=None, spc_baseline=20, spc_window=10)
+    settings = load_settings(auth_disabled=True, verdict_db="", spc_baseline=20, spc_window=10)
     mon = LineMonitor(settings)
     mon.start()
     for i in range(20):

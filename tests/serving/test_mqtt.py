@@ -7,50 +7,15 @@ broker fails the test; on a workstation without it the tests are skipped with th
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
-import subprocess
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 
 from serving.mqtt_out import ALARM_SCHEMA, VERDICT_SCHEMA, MqttConfigError, parse_url, topic_part
 from serving.server import free_port
+from tests.plant_services import broker
 from tests.serving.conftest import jpeg, metric
-
-
-def _mosquitto() -> str:
-    path = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("no mosquitto: CI must run the MQTT tests (.ci/run installs it)")
-        pytest.skip("no mosquitto broker (apt-get install -y mosquitto)")
-    return path
-
-
-@contextmanager
-def broker(tmp_path: Path, port: int | None = None) -> Iterator[int]:
-    port = port or free_port()
-    conf = tmp_path / f"mosquitto-{port}.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-    proc = subprocess.Popen([_mosquitto(), "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 class Subscriber:

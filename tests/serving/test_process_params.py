@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from serving.metadata import MAX_PROCESS_KEYS, MetadataError, parse_process
-from serving.verdict_store import VerdictQueries, VerdictRecord, connect, create, insert
+from serving.verdict_store import VerdictQueries, VerdictRecord, store_rows
 from tests.analysis.conftest import simulated_records
 from tests.serving.conftest import jpeg
 
@@ -30,8 +30,8 @@ def test_bad_process_parameters_are_refused_with_the_rule(raw: str, message: str
         parse_process(raw)
 
 
-def test_process_parameters_are_stored_echoed_and_queryable(make_client, tmp_path) -> None:
-    with make_client() as client:
+def test_process_parameters_are_stored_echoed_and_queryable(make_client, log_db) -> None:
+    with make_client(**log_db.settings()) as client:
         r = client.post("/v1/inspect", content=jpeg(1), headers={"Content-Type": "image/jpeg", "X-Station-Id": "s1",
                                                                   "X-Process": json.dumps(PROCESS)})
         assert r.status_code == 200 and r.json()["process"] == PROCESS
@@ -49,7 +49,7 @@ def test_process_parameters_are_stored_echoed_and_queryable(make_client, tmp_pat
         assert client.get("/v1/verdicts", params={"process": "tool_id=T4"}).json()["verdicts"] == []
         for bad in ('a"b=1', "\x00=1", "no-equals-sign"):
             assert client.get("/v1/verdicts", params={"process": bad}).status_code == 422
-    rows = VerdictQueries(tmp_path / "verdicts.sqlite").for_analysis(stations=["s1"])
+    rows = VerdictQueries(log_db.where).for_analysis(stations=["s1"])
     assert [r["process"] for r in rows] == [PROCESS, {"belt_speed": 0.9}]  # oldest first
 
 
@@ -63,15 +63,12 @@ def test_batch_parts_share_the_process_parameters(make_client) -> None:
 
 def _log_simulated_line(db, n: int) -> None:
     """``n`` verdicts of the simulated line whose belt speed, temperature and tool wear drive defects."""
-    conn = connect(db)
-    create(conn)
     records, _ = simulated_records(n)
-    insert(conn, [VerdictRecord(ts=r.ts, request_id=uuid.uuid4().hex, station="press-2", part_id=None,
+    store_rows(db, [VerdictRecord(ts=r.ts, request_id=uuid.uuid4().hex, station="press-2", part_id=None,
                                 image_sha256="0" * 64, verdict=r.verdict, label=r.label, confidence=0.9,
                                 defect_score=0.9 if r.verdict == "fail" else 0.1, scores={}, model_name="m",
                                 model_version="1", latency_ms=1.0, batch_size=1, process=r.process).row()
-                  for r in records])
-    conn.close()
+                    for r in records])
 
 
 def _drivers(client) -> dict:

@@ -55,19 +55,19 @@ def test_inspect_batch_explain_and_the_log_carry_the_regions(make_client, map_bu
 def test_a_log_written_before_regions_gains_the_columns_and_keeps_its_rows(tmp_path: Path) -> None:
     import sqlite3
 
-    from serving.verdict_store import SCHEMA, VerdictQueries, create
+    from serving.sql import SqliteDb
+    from serving.verdict_store import VERDICTS, VerdictQueries, create
 
     db = tmp_path / "old.sqlite"
-    old = SCHEMA.replace(",\n    regions TEXT,\n    width INTEGER,\n    height INTEGER", "")
-    assert "regions" not in old
+    cols = ", ".join(f"{c} {kind}" for c, kind in VERDICTS.columns if c not in ("regions", "width", "height"))
     conn = sqlite3.connect(db)
-    conn.executescript(old)
+    conn.execute(f"CREATE TABLE verdicts (id INTEGER PRIMARY KEY AUTOINCREMENT, {cols})")
     with conn:
         conn.execute("INSERT INTO verdicts (ts, request_id, image_sha256, verdict, label, confidence, defect_score, "
                      "scores, model_name, model_version, latency_ms, batch_size) VALUES "
                      "(1, 'r1', 'ab', 'pass', 'good', 0.9, 0.1, '{}', 'm', 'v', 3.0, 1)")
-    create(conn)
     conn.close()
+    create(SqliteDb(db))
     (row,) = VerdictQueries(db).query(limit=5)
     assert row["request_id"] == "r1" and row["regions"] == [] and row["width"] is None
 

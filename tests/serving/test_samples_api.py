@@ -29,6 +29,10 @@ def test_sample_is_stored_content_addressed_and_deduplicated(make_client, tmp_pa
         assert (store / body["path"]).read_bytes() == jpeg(1)
         again = post_sample(client, jpeg(1), "scratch")
         assert again.status_code == 201 and again.json()["created"] is False
+        (listed,) = client.get("/v1/samples", headers=ENG).json()["samples"]  # the index lists it once
+        assert (listed["sha256"], listed["label"], listed["station"], listed["verdict_id"]) == \
+            (body["sha256"], "scratch", "cam-2", 7) and listed["note"] == "escape, lot A17"
+        assert client.get("/v1/samples", headers={"X-API-Key": STATION_KEY}).status_code == 403
     ds = Dataset.load(store)
     assert len(ds.samples) == 1
     assert '"station": "cam-2"' in ds.samples[0].source and '"verdict_id": 7' in ds.samples[0].source
@@ -75,10 +79,10 @@ def _wait_for_rows(client, n: int) -> list[dict]:
     raise AssertionError("verdicts were not logged")
 
 
-def test_label_a_logged_verdict(make_client, tmp_path: Path) -> None:
+def test_label_a_logged_verdict(make_client, tmp_path: Path, log_db) -> None:
     store = tmp_path / "samples"
     with make_client(samples_dir=store, keep_images_dir=tmp_path / "kept", keep_images_for="fail,review,pass",
-                     **KEYS) as client:
+                     **KEYS, **log_db.settings()) as client:
         client.post("/v1/inspect", content=jpeg(5), headers={"X-API-Key": STATION_KEY, "Content-Type": "image/jpeg",
                                                              "X-Station-Id": "cam-9"})
         row = _wait_for_rows(client, 1)[0]
@@ -93,6 +97,9 @@ def test_label_a_logged_verdict(make_client, tmp_path: Path) -> None:
         bad = client.post(url, headers=ENG, json={"label": "crack"})
         assert bad.status_code == 422 and bad.json()["error"]["code"] == "unknown_class"
         assert client.post(url, headers={"X-API-Key": STATION_KEY}, json={"label": "scratch"}).status_code == 403
+        listed = client.get("/v1/samples", headers=ENG, params={"station": "cam-9"}).json()["samples"]
+        assert [(x["via"], x["verdict_id"], x["label"]) for x in listed] == [("verdict", row["id"], "scratch")]
+        assert client.get("/v1/samples", headers=ENG, params={"label": "dent"}).json()["samples"] == []
     source = Dataset.load(store).samples[0].source
     assert '"via": "verdict"' in source and '"station": "cam-9"' in source and "confirmed escape" in source
 
