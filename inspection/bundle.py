@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 WEIGHTS = "weights.safetensors"
 CARD = "card.json"
 ONNX = "model.onnx"
+ONNX_INT8 = "model.int8.onnx"  # written by `defectscope export --int8` only when it agrees with the float model
 
 
 def sha256_file(path: Path) -> str:
@@ -52,6 +53,12 @@ class Bundle:
     def onnx_path(self) -> Path | None:
         p = self.path / ONNX
         return p if p.is_file() else None
+
+    @property
+    def int8_path(self) -> Path | None:
+        """The quantized graph, when it passed its gate (the card records it) and is here."""
+        p = self.path / ONNX_INT8
+        return p if p.is_file() and ONNX_INT8 in self.card.files and self.card.extra.get("int8") else None
 
     def state_dict(self) -> dict[str, Any]:
         from safetensors import SafetensorError

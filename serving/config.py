@@ -58,7 +58,9 @@ class Settings(BaseSettings):
 
     # model and runtime
     model: Path | None = Field(None, description="Model bundle folder to serve.")
-    backend: str = Field("auto", description="onnx, torch or auto (ONNX Runtime when the bundle has it).")
+    backend: str = Field("auto", pattern=r"^(auto|onnx|onnx-int8|openvino|torch)$",
+                         description="auto (the fastest `defectscope export` measured here, else ONNX Runtime), "
+                         "onnx, onnx-int8, openvino or torch.")
     threads: int | None = Field(None, ge=1, description="Inference threads (default: all cores).")
     # network
     host: str = "127.0.0.1"

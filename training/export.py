@@ -7,9 +7,11 @@ loading and checking them, is ``inspection.bundle``.
 from __future__ import annotations
 
 import io
+import shutil
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -105,3 +107,20 @@ def save_bundle(
         )
         (tmp / CARD).write_text(card.to_json())
     return Bundle(path, card)
+
+
+def update_bundle(bundle: Bundle, *, extra: dict[str, Any], add: dict[str, Path] | None = None) -> Bundle:
+    """The bundle rewritten atomically with ``extra`` merged into its card and the files in ``add``
+    (name -> source) copied in and hashed; the weights, and so the version, stay as they are."""
+    add = add or {}
+    with atomic_dir(bundle.path) as tmp:
+        for f in bundle.path.iterdir():
+            if f.is_file() and f.name != CARD and f.name not in add:
+                shutil.copy2(f, tmp / f.name)
+        files = dict(bundle.card.files)
+        for name, src in add.items():
+            shutil.copy2(src, tmp / name)
+            files[name] = sha256_file(tmp / name)
+        card = bundle.card.with_(files=files, extra={**bundle.card.extra, **extra})
+        (tmp / CARD).write_text(card.to_json())
+    return Bundle(bundle.path, card)

@@ -28,7 +28,7 @@ def calibrate_cmd(
     no_review_band: bool = typer.Option(False, "--no-review-band", help="One threshold at the recall target."),
     no_defects_fallback: bool = typer.Option(
         False, "--no-defects-fallback", help="Without defects (or good parts) in the split, keep threshold 0.5."),
-    backend: str = typer.Option("auto", help="onnx, torch or auto."),
+    backend: str = typer.Option("auto", help="auto, onnx, onnx-int8, openvino or torch."),
 ) -> None:
     """Choose the thresholds so defect recall meets the target and automatic false rejects the budget; report
     what it costs, with exact 95% intervals. Weights are untouched; only card.json changes."""

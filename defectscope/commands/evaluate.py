@@ -54,7 +54,7 @@ def evaluate_cmd(
     fold: int = typer.Option(None, "--fold", min=0, help="Score this cross-validation fold (the images "
                              "'train --fold' held out) instead of a split."),
     out: Path = typer.Option(None, "--out", "-o", help="Report folder (default reports/NAME-VERSION-SPLIT)."),
-    backend: str = typer.Option("auto", help="onnx, torch or auto, as the service would use."),
+    backend: str = typer.Option("auto", help="auto, onnx, onnx-int8, openvino or torch, as the service would use."),
     threads: int = typer.Option(None, min=1, help="CPU threads for inference."),
 ) -> None:
     """Accuracy, per-class P/R/F1, confusion matrix, ROC AUC, escape and false-reject rates at the

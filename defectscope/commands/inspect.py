@@ -95,7 +95,7 @@ def inspect_cmd(
     workers: int = typer.Option(2, min=1, max=64, help="Threads that read, decode and preprocess."),
     batch_size: int = typer.Option(16, min=1, max=512, help="Images per inference batch."),
     heatmaps: bool = typer.Option(True, help="Grad-CAM heatmaps for fail and review verdicts in the report."),
-    backend: str = typer.Option("auto", help="onnx, torch or auto (ONNX Runtime when the bundle has it)."),
+    backend: str = typer.Option("auto", help="auto (the fastest export measured), onnx, onnx-int8, openvino, torch."),
     threads: int | None = typer.Option(None, min=1, help="Inference threads (default: the cores the decode "
                                        "workers leave, at least 1)."),
 ) -> None:

@@ -15,7 +15,7 @@ def serve_cmd(
     host: str | None = typer.Option(None, help="Address to listen on [default: 127.0.0.1]."),
     port: int | None = typer.Option(None, help="Port [default: 8000]."),
     workers: int | None = typer.Option(None, min=1, help="Processes, each with its own model [default: 1]."),
-    backend: str | None = typer.Option(None, help="onnx, torch or auto [default: auto]."),
+    backend: str | None = typer.Option(None, help="auto, onnx, onnx-int8, openvino or torch [default: auto]."),
     threads: int | None = typer.Option(None, min=1, help="Inference threads [default: all cores]."),
     settings_file: Path | None = typer.Option(None, "--settings", help="dotenv file of DEFECTSCOPE_* settings."),
     verdict_db: Path | None = typer.Option(None, help="SQLite verdict log [default: defectscope-verdicts.sqlite]."),

@@ -1,7 +1,9 @@
-"""The QA batch report: verdicts.csv, verdicts.jsonl and a self-contained report.html.
+"""The QA batch report: verdicts.csv, verdicts.jsonl and report.html, a self-contained folder.
 
-No web framework: the HTML is a string template with the data as embedded JSON and the
-thumbnails and heatmaps as base64 data URIs, so the file opens from a share without a server.
+No web framework: the HTML is a string template with the table as one embedded JSON blob; the
+thumbnails and heatmaps are small WebP files beside it (thumbs/, heatmaps/) that the page loads
+lazily by relative path, so the folder opens from a share without a server and reads only the
+images on screen.
 
     writer = ReportWriter(out_dir, resume=False)
     for result in BatchRunner(predictor).run(writer.todo(paths)):

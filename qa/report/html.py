@@ -1,9 +1,13 @@
-"""report.html: one self-contained file. Summary tables are rendered here (readable without
-JavaScript); the image table is built in the browser from embedded JSON, a page at a time, so
-thousands of rows stay fast to sort and filter."""
+"""report.html: summary tables rendered here (readable without JavaScript); the image table built
+in the browser from one compact JSON blob (a column list and one array per row), a page at a time,
+so thousands of rows open and sort fast. Images are the report folder's own files (thumbs/,
+heatmaps/), by relative path and loaded lazily; a Content-Security-Policy lets the page load
+nothing else: no network, and only its own script and style run."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import time
 from collections.abc import Sequence
@@ -15,7 +19,7 @@ from qa.report.template import SCRIPT, STYLE
 
 GALLERY_MAX = 200  # escapes / false rejects shown with thumbnails; the table has them all
 GALLERY_OPEN = 24  # longer galleries start folded
-TABLE_KEYS = ("path", "verdict", "label", "defect_score", "confidence", "truth", "thumbnail", "heatmap",
+TABLE_KEYS = ("path", "verdict", "label", "defect_score", "confidence", "truth", "thumbnail_file", "heatmap_file",
               "heatmap_target", "error", "regions", "width", "height")
 
 
@@ -39,8 +43,9 @@ def _gallery(title: str, paths: list[str], rows: dict[str, dict[str, Any]]) -> s
     figs = []
     for p in paths[:GALLERY_MAX]:
         r = rows[p]
-        src = r.get("heatmap") or r.get("thumbnail")
-        pic = f'<img src="data:image/jpeg;base64,{src}" alt="">' if src else ""
+        src = r.get("heatmap_file") or r.get("thumbnail_file")
+        size = f' width="{r["width"]}" height="{r["height"]}"' if r.get("width") and r.get("height") else ""
+        pic = f'<img src="{escape(src)}" loading="lazy" alt=""{size}>' if src else ""
         figs.append(f"<figure>{pic}<figcaption>{escape(p)}<br>truth {escape(str(r.get('truth')))}, "
                     f"verdict {escape(r['verdict'])} ({escape(str(r.get('label')))})</figcaption></figure>")
     more = f'<p class="muted">first {GALLERY_MAX} of {len(paths)} shown</p>' if len(paths) > GALLERY_MAX else ""
@@ -71,7 +76,29 @@ def _evaluation(ev: Evaluation, rows: dict[str, dict[str, Any]]) -> str:
 
 def _json_for_script(data: Any) -> str:
     # "</script" or "<!--" in a file name would end or confuse the <script> element: escape every "<"
-    return json.dumps(data, ensure_ascii=False).replace("<", "\\u003c")
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
+
+
+def _table_row(r: dict[str, Any]) -> list[Any]:
+    """One row of the image table, in TABLE_KEYS order, plus whether the label differs from truth."""
+    out = []
+    for k in TABLE_KEYS:
+        v = r.get(k)
+        if k in ("defect_score", "confidence") and v is not None:
+            v = round(v, 4)  # shown with 3 decimals; 4 keeps sorting by them exact enough
+        elif k == "regions":
+            v = [{"label": g["label"], "box": g["box"], "peak": g["peak"]} for g in v or ()]
+        out.append(v)
+    truth = r.get("truth")
+    out.append(bool(truth) and r["verdict"] != "error" and r["label"] != truth)
+    return out
+
+
+def _csp(*inline: str) -> str:
+    """Only this page's own style and script (by hash) and images from its own folder ('self'; file: too,
+    as browsers differ on what 'self' means for a page opened from a file or a share)."""
+    style, script = (f"'sha256-{base64.b64encode(hashlib.sha256(t.encode()).digest()).decode()}'" for t in inline)
+    return f"default-src 'none'; img-src 'self' file:; style-src {style}; script-src {script}"
 
 
 def render_html(rows: Sequence[dict[str, Any]], s: Summary, *, title: str) -> str:
@@ -80,12 +107,7 @@ def render_html(rows: Sequence[dict[str, Any]], s: Summary, *, title: str) -> st
     cards += f'<div class="card"><b>{_pct(s.fail_rate)}</b>fail rate</div>'
     errors = "".join(f'<tr><td class="path">{escape(p)}</td><td>{escape(e)}</td></tr>' for p, e in s.errors)
     has_truth = s.evaluation is not None
-    table_rows = []
-    for r in rows:
-        t = {k: r.get(k) for k in TABLE_KEYS}
-        truth = r.get("truth")
-        t["wrong"] = bool(truth) and r["verdict"] != "error" and (r["label"] != truth)
-        table_rows.append(t)
+    data = {"cols": [*TABLE_KEYS, "wrong"], "rows": [_table_row(r) for r in rows], "has_truth": has_truth}
     filters = ["all", *OUTCOMES] + (["wrong"] if has_truth else [])
     options = "".join(f'<option value="{f}">{"label differs from truth" if f == "wrong" else f}</option>'
                       for f in filters)
@@ -93,6 +115,7 @@ def render_html(rows: Sequence[dict[str, Any]], s: Summary, *, title: str) -> st
     generated = time.strftime("%Y-%m-%d %H:%M:%S")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="{_csp(STYLE, SCRIPT)}">
 <title>{escape(title)}</title><style>{STYLE}</style></head><body>
 <header><h1>{escape(title)}</h1><p>{s.total} images under {escape(s.root) or "(several roots)"} · model
 {escape(", ".join(s.models) or "n/a")} · generated {generated}</p></header><main>
@@ -110,6 +133,6 @@ def render_html(rows: Sequence[dict[str, Any]], s: Summary, *, title: str) -> st
 {truth_th}<th>heatmap</th><th>defect regions (frame pixels)</th><th data-key="error">error</th></tr></thead>
 <tbody id="body"></tbody></table></section>
 </main><div id="zoom"><img id="zoomimg" alt="enlarged"></div>
-<script type="application/json" id="data">{_json_for_script({"rows": table_rows, "has_truth": has_truth})}</script>
+<script type="application/json" id="data">{_json_for_script(data)}</script>
 <script>{SCRIPT}</script></body></html>
 """

@@ -1,13 +1,12 @@
 """One report row per file, as a plain dict, and the final CSV / JSONL renderings of the rows.
 
 A row carries the verdict fields the user reads (path, verdict, label, scores, model version,
-sha256, error); the journal row also carries the base64 thumbnail and heatmap so a resumed
-report can be rebuilt without decoding anything again.
+sha256, error) and the relative paths of its thumbnail and heatmap files (qa/report/assets.py),
+so a resumed report is rebuilt from the journal without decoding anything again.
 """
 
 from __future__ import annotations
 
-import base64
 import csv
 import io
 import json
@@ -16,7 +15,7 @@ from typing import Any
 
 from qa.batch import ItemResult
 
-ASSET_KEYS = ("thumbnail", "heatmap")
+ASSET_KEYS = ("thumbnail", "heatmap")  # base64 images: in journals written before the images became files
 FIELDS = ("path", "verdict", "label", "confidence", "defect_score", "model_name", "model_version",
           "sha256", "width", "height", "error", "heatmap_target", "heatmap_peak", "heatmap_file", "regions")
 
@@ -39,15 +38,14 @@ def row_from_result(res: ItemResult) -> dict[str, Any]:
         "heatmap_peak": list(res.heatmap_peak) if res.heatmap_peak else None,
         "timings_ms": {k: round(ms, 3) for k, ms in v.timings_ms.items()} if v else {},  # inspection.timing names
         "regions": [r.to_dict() for r in v.regions] if v else [],  # a defect-map model's: where, in frame pixels
+        "thumbnail_file": None,  # set by the writer once the file is written
+        "heatmap_file": None,
     }
-    for key in ASSET_KEYS:
-        data = getattr(res, key)
-        row[key] = base64.b64encode(data).decode("ascii") if data else None
     return row
 
 
 def public(row: dict[str, Any]) -> dict[str, Any]:
-    """The row without embedded images: what verdicts.jsonl holds."""
+    """The row without embedded images (an old journal's): what verdicts.jsonl holds."""
     return {k: v for k, v in row.items() if k not in ASSET_KEYS}
 
 

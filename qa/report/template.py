@@ -1,5 +1,6 @@
 """Static parts of report.html: style and the table script. The script builds rows with
-createElement/textContent only, so a hostile file name can never inject markup."""
+createElement/textContent only, so a hostile file name can never inject markup, and sets styles
+through the CSSOM, which the page's Content-Security-Policy allows (style attributes it would not)."""
 
 STYLE = """
 body{font:14px/1.4 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1d2330;background:#f5f6f8}
@@ -16,13 +17,13 @@ td,th{padding:4px 8px;border-bottom:1px solid #e3e6ea;text-align:left;vertical-a
 th{background:#f0f2f5;font-weight:600}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .grid{display:flex;gap:16px;flex-wrap:wrap}.grid>div{flex:1;min-width:260px}
 #rows th{cursor:pointer;user-select:none;position:sticky;top:0}#rows th.sorted::after{content:attr(data-dir)}
-#rows img{height:64px;display:block;border-radius:3px}#rows img.heat{cursor:zoom-in}
+#rows img{height:64px;width:auto;display:block;border-radius:3px}#rows img.heat{cursor:zoom-in}
 .controls{display:flex;gap:10px;align-items:center;flex-wrap:wrap;margin-bottom:8px}
 .controls input{padding:4px 8px;min-width:260px}.pager button{margin:0 2px}
 .badge{padding:1px 8px;border-radius:10px;font-weight:600;background:#f0f2f5}
 .path{font-family:ui-monospace,Menlo,monospace;font-size:12px;word-break:break-all;max-width:420px}
 .gallery{display:flex;flex-wrap:wrap;gap:8px}.gallery figure{margin:0;width:150px;font-size:11px;word-break:break-all}
-.gallery img{width:150px;border-radius:3px}
+.gallery img{width:150px;height:auto;border-radius:3px}
 #zoom{display:none;position:fixed;inset:0;background:rgba(0,0,0,.75);align-items:center;justify-content:center}
 #zoom img{max-width:90vw;max-height:90vh;image-rendering:auto;min-width:40vw}
 .muted{color:#6b7280}#evaluation h2{margin-top:14px;display:inline-block}summary{cursor:pointer}
@@ -34,6 +35,7 @@ box-sizing:border-box;pointer-events:none;min-width:3px;min-height:3px}
 
 SCRIPT = """
 const D = JSON.parse(document.getElementById('data').textContent);
+D.rows = D.rows.map((a, i) => { const r = {index: i}; D.cols.forEach((c, k) => { r[c] = a[k]; }); return r; });
 const PAGE = 100; let page = 0, key = 'index', dir = 1, view = D.rows;
 const $ = (id) => document.getElementById(id);
 function el(tag, attrs, text) {
@@ -42,19 +44,21 @@ function el(tag, attrs, text) {
   if (text !== undefined && text !== null) e.textContent = text;
   return e;
 }
-function img(b64, cls, alt) {
-  const i = el('img', {src: 'data:image/jpeg;base64,' + b64, alt: alt, loading: 'lazy'});
+function img(r, src, cls, alt) {  // a file of the report folder; width/height keep the row's layout before it loads
+  const i = el('img', {loading: 'lazy', alt: alt});
+  if (r.width && r.height) { i.width = r.width; i.height = r.height; }
+  i.src = src;
   if (cls) { i.className = cls; i.onclick = () => { $('zoomimg').src = i.src; $('zoom').style.display = 'flex'; }; }
   return i;
 }
 function framed(r) {  // the thumbnail with each defect region's box drawn over it (percent of the frame)
-  const f = el('span', {class: 'framed'}); f.append(img(r.thumbnail, 'heat', 'thumbnail'));
+  const f = el('span', {class: 'framed'}); f.append(img(r, r.thumbnail_file, 'heat', 'thumbnail'));
   for (const g of (r.regions || [])) {
     if (!r.width || !r.height) break;
-    const [x, y, w, h] = g.box;
-    f.append(el('span', {class: 'box', title: g.label + ' ' + g.peak.toFixed(3),
-      style: `left:${100 * x / r.width}%;top:${100 * y / r.height}%;width:${100 * w / r.width}%;` +
-             `height:${100 * h / r.height}%`}));
+    const [x, y, w, h] = g.box, b = el('span', {class: 'box', title: g.label + ' ' + g.peak.toFixed(3)});
+    Object.assign(b.style, {left: `${100 * x / r.width}%`, top: `${100 * y / r.height}%`,
+      width: `${100 * w / r.width}%`, height: `${100 * h / r.height}%`});
+    f.append(b);
   }
   return f;
 }
@@ -75,14 +79,15 @@ function render() {
   const body = $('body'); body.replaceChildren();
   for (const r of view.slice(page * PAGE, page * PAGE + PAGE)) {
     const tr = el('tr');
-    const t = el('td'); if (r.thumbnail) t.append(framed(r)); tr.append(t);
+    const t = el('td'); if (r.thumbnail_file) t.append(framed(r)); tr.append(t);
     tr.append(el('td', {class: 'path'}, r.path));
     const v = el('td'); v.append(el('span', {class: 'badge ' + r.verdict}, r.verdict)); tr.append(v);
     tr.append(el('td', {}, r.label || ''));
     tr.append(el('td', {class: 'n'}, num(r.defect_score)));
     tr.append(el('td', {class: 'n'}, num(r.confidence)));
     if (D.has_truth) tr.append(el('td', {}, r.truth || ''));
-    const h = el('td'); if (r.heatmap) h.append(img(r.heatmap, 'heat', 'heatmap of ' + (r.heatmap_target || '')));
+    const h = el('td');
+    if (r.heatmap_file) h.append(img(r, r.heatmap_file, 'heat', 'heatmap of ' + (r.heatmap_target || '')));
     tr.append(h);
     const g = el('td', {class: 'regions'});
     (r.regions || []).forEach((x, i) => {
@@ -105,6 +110,5 @@ $('q').oninput = () => { page = 0; apply(); }; $('f').onchange = () => { page = 
 $('prev').onclick = () => { if (page > 0) { page--; render(); } };
 $('next').onclick = () => { if ((page + 1) * PAGE < view.length) { page++; render(); } };
 $('zoom').onclick = () => { $('zoom').style.display = 'none'; };
-D.rows.forEach((r, i) => { r.index = i; });
 apply();
 """

@@ -1,9 +1,9 @@
-"""The report folder: a journal appended as results arrive (what --resume reads), and the final
-files written atomically at the end.
+"""The report folder: a journal appended as results arrive (what --resume reads), the images
+written as they arrive, and the final files written atomically at the end.
 
     REPORT_DIR/verdicts.jsonl, verdicts.csv, report.html   written once, at the end, atomically
-    REPORT_DIR/heatmaps/*.jpg                              overlays for fail and review verdicts
-    REPORT_DIR/.journal.jsonl                              one row per file as inspected (with images)
+    REPORT_DIR/thumbs/*.webp, heatmaps/*.webp              small images the page shows (qa/report/assets.py)
+    REPORT_DIR/.journal.jsonl                              one row per file, once its images are written
 
 A crash can tear only the journal's last line; resuming drops that line and inspects the
 file again. The journal stays after the end, so a later --resume can add files to a report.
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -21,8 +20,9 @@ from typing import IO, Any
 from inspection.atomic import write_bytes_atomic, write_text_atomic
 from inspection.errors import DefectscopeError
 from qa.batch import ItemResult
+from qa.report.assets import Names, Pipeline, store
 from qa.report.html import render_html
-from qa.report.rows import row_from_result, to_csv, to_jsonl
+from qa.report.rows import ASSET_KEYS, row_from_result, to_csv, to_jsonl
 from qa.report.summary import Summary, summarize
 from qa.report.truth import Truth
 
@@ -69,6 +69,7 @@ class ReportWriter:
         self.pass_classes = tuple(pass_classes)
         self.title = title
         self.rows: dict[str, dict[str, Any]] = {}  # resolved path -> row, in arrival order
+        self.names = Names()
         journal = self.out / JOURNAL
         if self.out.exists() and not self.out.is_dir():
             raise ReportError(f"{self.out} is a file: --out needs a folder for the report")
@@ -81,9 +82,13 @@ class ReportWriter:
                 rows, torn = _read_journal(journal)
                 self._check_model(rows)
                 self.rows = {_key(r["path"]): r for r in rows}
-                if torn:  # rewrite without the torn line so appends start on a clean line
+                for key, r in self.rows.items():
+                    self.names.keep(key, r)
+                legacy = self._adopt_inline_images()
+                if torn or legacy:  # rewrite without the torn line so appends start on a clean line
                     write_text_atomic(journal, "".join(json.dumps(r) + "\n" for r in rows))
             self._fh: IO[str] = journal.open("a", encoding="utf-8")
+            self._images = Pipeline(self.out, self._journal)
         except OSError as exc:
             raise ReportError(f"cannot write the report folder {self.out}: {exc.strerror or exc}") from None
         self._lock()
@@ -102,6 +107,16 @@ class ReportWriter:
             raise ReportError(f"another run is writing the report in {self.out}: wait for it to finish "
                               "(or stop it), then use --resume") from None
 
+    def _adopt_inline_images(self) -> bool:
+        """A journal from before the images became files holds them as base64: write them out."""
+        found = False
+        for key, r in self.rows.items():
+            if any(k in r for k in ASSET_KEYS):
+                found = True
+                inline = {k: base64.b64decode(r.pop(k)) if r.get(k) else None for k in ASSET_KEYS}
+                r.update(store(self.out, self.names.name(key, r["path"]), inline))
+        return found
+
     def _check_model(self, rows: list[dict[str, Any]]) -> None:
         seen = {f"{r['model_name']}@{r['model_version']}" for r in rows if r.get("model_version")}
         other = seen - {self.model}
@@ -116,8 +131,17 @@ class ReportWriter:
         return [p for p in paths if _key(p) not in self.rows]
 
     def add(self, result: ItemResult) -> None:
+        """Queue the row; it reaches the journal once its thumbnail and heatmap files are written."""
+        key = _key(result.path)
         row = row_from_result(result)
-        self.rows[_key(result.path)] = row
+        self.rows[key] = row
+        try:
+            self._images.add(row, self.names.name(key, result.path),
+                             {"thumbnail": result.thumbnail, "heatmap": result.heatmap})
+        except OSError as exc:
+            raise ReportError(f"cannot write the report's images into {self.out}: {exc.strerror or exc}") from None
+
+    def _journal(self, row: dict[str, Any]) -> None:
         try:
             self._fh.write(json.dumps(row) + "\n")
             self._fh.flush()
@@ -125,7 +149,14 @@ class ReportWriter:
             raise ReportError(f"cannot append to {self.out / JOURNAL}: {exc.strerror or exc}") from None
 
     def close(self) -> None:
-        if not self._fh.closed:
+        """Wait for the images in flight, journal their rows, close the journal."""
+        if self._fh.closed:
+            return
+        try:
+            self._images.close()
+        except OSError as exc:
+            raise ReportError(f"cannot write the report's images into {self.out}: {exc.strerror or exc}") from None
+        finally:
             self._fh.close()
 
     def ordered(self, order: Sequence[Path] | None = None) -> list[dict[str, Any]]:
@@ -138,7 +169,7 @@ class ReportWriter:
         return picked + rest
 
     def finish(self, order: Sequence[Path] | None = None, truth: Truth | None = None) -> Summary:
-        """Write heatmaps, verdicts.jsonl, verdicts.csv and report.html; return the summary."""
+        """Write verdicts.jsonl, verdicts.csv and report.html; return the summary."""
         self.close()
         rows = [dict(r) for r in self.ordered(order)]
         for r in rows:
@@ -147,7 +178,6 @@ class ReportWriter:
             if label is not None:
                 r["truth"] = label
         try:
-            self._write_heatmaps(rows)
             summary = summarize(rows, self.pass_classes)
             _publish(self.out / "verdicts.jsonl", to_jsonl(rows).encode())
             _publish(self.out / "verdicts.csv", to_csv(rows, self.classes).encode())
@@ -155,18 +185,3 @@ class ReportWriter:
         except OSError as exc:
             raise ReportError(f"cannot write the report into {self.out}: {exc.strerror or exc}") from None
         return summary
-
-    def _write_heatmaps(self, rows: list[dict[str, Any]]) -> None:
-        used: set[str] = set()
-        for r in rows:
-            if not r.get("heatmap"):
-                r["heatmap_file"] = None
-                continue
-            stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(r["path"]).stem)[:80] or "image"
-            name, n = f"{stem}.jpg", 1
-            while name in used:  # same file name in two folders
-                n += 1
-                name = f"{stem}-{n}.jpg"
-            used.add(name)
-            _publish(self.out / "heatmaps" / name, base64.b64decode(r["heatmap"]))
-            r["heatmap_file"] = f"heatmaps/{name}"

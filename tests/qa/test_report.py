@@ -6,9 +6,9 @@ from __future__ import annotations
 import csv
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -19,7 +19,9 @@ from inspection.predictor import Predictor
 from qa.batch import BatchRunner
 from qa.paths import collect_paths
 from qa.report import ReportError, ReportWriter, load_truth
+from qa.report.assets import EXT, HEATMAP_SIDE, THUMB_SIDE
 from qa.report.writer import JOURNAL
+from tests.serving.test_ui_browser import _browser_or_skip
 from tests.support import encode, png_bomb
 
 HOSTILE = "x</script><img src=x onerror=alert(1)>.png"  # a folder "x<" and a file "script>..."
@@ -65,12 +67,23 @@ def test_report_lists_every_file_with_errors_and_evaluation(tiny_bundle, lot, tm
     assert len(rows) == summary.total == 13
     errors = {Path(r["path"]).name: r["error"] for r in rows if r["verdict"] == "error"}
     assert set(errors) == {"truncated.jpg", "bomb.png", "empty.jpg"} and "truncated" in errors["truncated.jpg"]
-    assert all("thumbnail" not in r and "heatmap" not in r for r in rows)  # images live in the HTML only
+    assert all("thumbnail" not in r and "heatmap" not in r for r in rows)  # no inline images anywhere
     judged = [r for r in rows if r["verdict"] != "error"]
     assert all(r["model_version"] == predictor.card.version and len(r["sha256"]) == 64 for r in judged)
     flagged = [r for r in judged if r["verdict"] in ("fail", "review")]
-    assert flagged and all((out / r["heatmap_file"]).is_file() for r in flagged)
+    assert flagged and all(r["heatmap_file"].startswith("heatmaps/") for r in flagged)
     assert all(r["heatmap_file"] is None for r in judged if r["verdict"] == "pass")
+    assert all(r["thumbnail_file"] is None and r["heatmap_file"] is None for r in rows if r["verdict"] == "error")
+    for r in judged:  # every image a small file of the report folder, at most the bounded size
+        for key, side in (("thumbnail_file", THUMB_SIDE), ("heatmap_file", HEATMAP_SIDE)):
+            if r[key] is None:
+                continue
+            data = (out / r[key]).read_bytes()
+            assert r[key].endswith(EXT) and len(data) < 4_000
+            assert data[:4] + data[8:12] == b"RIFFWEBP" if EXT == ".webp" else data[:2] == b"\xff\xd8"
+            img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+            assert img.shape[:2] == (r["height"], r["width"]) and max(img.shape[:2]) <= side  # small frames stay
+    assert len({r["thumbnail_file"] for r in judged}) == len(judged)  # never two rows on one file
 
     with (out / "verdicts.csv").open() as fh:
         table = list(csv.DictReader(fh))
@@ -88,10 +101,19 @@ def test_report_lists_every_file_with_errors_and_evaluation(tiny_bundle, lot, tm
     html = (out / "report.html").read_text()
     assert "<script>" in html and html.count("</script>") == 2  # the hostile name cannot close a script
     assert "<img src=x onerror" not in html
-    data = html.split('id="data">', 1)[1].split("</script>", 1)[0]
-    parsed = json.loads(data)
-    assert len(parsed["rows"]) == 13 and any(r["path"].endswith(HOSTILE) for r in parsed["rows"])
+    assert "base64," not in html and "http://" not in html and "https://" not in html  # nothing inline, nothing remote
+    assert "default-src 'none'; img-src 'self' file:;" in html  # the page may load its own files, nothing else
+    table = table_rows(html)
+    assert len(table) == 13 and any(r["path"].endswith(HOSTILE) for r in table)
+    assert [(r["thumbnail_file"], r["heatmap_file"]) for r in table] == [(r["thumbnail_file"], r["heatmap_file"])
+                                                                         for r in rows]
     assert "Escapes" in html and "False rejects" in html and "bomb.png" in html
+
+
+def table_rows(html: str) -> list[dict]:
+    """The image table's rows as embedded in report.html: one column list, one array per row."""
+    data = json.loads(html.split('id="data">', 1)[1].split("</script>", 1)[0])
+    return [dict(zip(data["cols"], row, strict=True)) for row in data["rows"]]
 
 
 def test_resume_skips_what_the_report_has_and_survives_a_torn_line(tiny_bundle, lot, tmp_path):
@@ -104,11 +126,16 @@ def test_resume_skips_what_the_report_has_and_survives_a_torn_line(tiny_bundle, 
         ReportWriter(out, model="x@1", classes=(), pass_classes=())
     with pytest.raises(ReportError, match="one model"):
         ReportWriter(out, model="other@2", classes=(), pass_classes=(), resume=True)
+    journal = [json.loads(line) for line in (out / JOURNAL).read_text().splitlines()[:-1]]
+    assert len(journal) == 6 and all((out / r["thumbnail_file"]).is_file() for r in journal if r["thumbnail_file"])
     summary, todo2 = run_report(predictor, lot, out, resume=True)
     assert len(todo) == 13 and len(todo2) == 7
     assert summary.total == 13
     rows = [json.loads(line) for line in (out / "verdicts.jsonl").read_text().splitlines()]
     assert [r["path"] for r in rows] == [str(p) for p in collect_paths([lot])]
+    files = [r[k] for r in rows for k in ("thumbnail_file", "heatmap_file") if r[k]]
+    assert len(set(files)) == len(files) and all((out / f).is_file() for f in files)
+    assert {r["thumbnail_file"] for r in journal if r["thumbnail_file"]} <= set(files)  # resumed rows keep theirs
 
 
 def test_labels_from_a_csv(tmp_path):
@@ -147,15 +174,43 @@ def _chromium() -> str | None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(_chromium() is None, reason="no chromium on PATH: apt-get install -y chromium to render the report")
 def test_report_renders_in_a_headless_browser(tiny_bundle, lot, tmp_path):
+    """From file://, under its Content-Security-Policy: every row, every image decoded, sorting,
+    filtering and the zoom work, and the browser reports no error (a blocked resource would be one)."""
+    chromium = _browser_or_skip()
+    from playwright.sync_api import sync_playwright
+
     run_report(Predictor(tiny_bundle, batch_size=4), lot, tmp_path / "rep")
-    url = (tmp_path / "rep" / "report.html").as_uri()
-    flags = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-             f"--user-data-dir={tmp_path / 'profile'}"]
-    dom = subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
-    assert "13 of 13 images, page 1 of 1" in dom  # the table script ran and built every row
-    assert dom.count('class="badge error"') == 3 and dom.count("data:image/jpeg;base64,") >= 10
-    shot = tmp_path / "shot.png"
-    subprocess.run([*flags, "--window-size=1280,900", f"--screenshot={shot}", url], capture_output=True, timeout=120)
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 3000})  # every row in view: no lazy wait
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.goto((tmp_path / "rep" / "report.html").as_uri(), wait_until="load")
+            info = page.inner_text("#pageinfo")
+            badges = page.eval_on_selector_all("#body .badge", "b => b.map(x => x.textContent)")
+            page.wait_for_timeout(300)
+            images = page.eval_on_selector_all("#body img, .gallery img",
+                                               "imgs => imgs.map(i => [i.complete && i.naturalWidth > 0, "
+                                               "i.getAttribute('src')])")
+            page.click('#rows th[data-key="defect_score"]')  # highest score first
+            scores = page.eval_on_selector_all("#body td.n:nth-child(5)", "c => c.map(x => x.textContent)")
+            page.select_option("#f", "error")
+            filtered = page.inner_text("#pageinfo")
+            page.select_option("#f", "all")
+            page.click("#body img.heat >> nth=0")
+            zoomed = page.eval_on_selector("#zoom", "z => getComputedStyle(z).display")
+            shot = tmp_path / "shot.png"
+            page.screenshot(path=str(shot))
+        finally:
+            browser.close()
+    assert info == "13 of 13 images, page 1 of 1" and badges.count("error") == 3  # the script built every row
+    judged = 10
+    assert len(images) >= judged + 1 and all(ok for ok, _ in images), images  # thumbnails, heatmaps, gallery
+    assert all(src.startswith(("thumbs/", "heatmaps/")) for _, src in images)
+    numbers = [float(x) for x in scores if x]
+    assert len(numbers) == judged and numbers == sorted(numbers, reverse=True)
+    assert filtered == "3 of 13 images, page 1 of 1" and zoomed == "flex"
+    assert not errors, errors
     assert shot.stat().st_size > 20_000  # a rendered page, not a blank one
