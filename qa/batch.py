@@ -17,19 +17,19 @@ from pathlib import Path
 from typing import Any
 
 from inspection.errors import ImageDecodeError
-from inspection.imageops import encode_image, shrink
+from inspection.imageops import shrink
 from inspection.predictor import Item, Predictor
 from inspection.timing import StageClock
 from inspection.types import Outcome, Verdict
+from qa.images import HEATMAP_QUALITY, HEATMAP_SIDE, THUMB_QUALITY, THUMB_SIDE, encode_view
 
-THUMB_SIDE = 128  # pixels, longer side, of the report's thumbnails
-HEATMAP_SIDE = 320  # longer side of the stored heatmap overlays
+EXPLAIN_SIDE = 320  # longer side of the view heatmaps are computed on
 
 
 @dataclass(frozen=True, eq=False)
 class ItemResult:
-    """The report's record of one file: ``verdict`` or ``error`` is set. ``thumbnail`` (JPEG) and
-    ``heatmap`` (JPEG overlay, fail and review only, when asked) are encoded bytes."""
+    """The report's record of one file: ``verdict`` or ``error`` is set. ``thumbnail`` and ``heatmap``
+    (the overlay, fail and review only, when asked) are encoded as the report stores them (qa.images)."""
 
     path: str
     sha256: str | None = None
@@ -77,7 +77,7 @@ class BatchRunner:
         if item.image is None:
             return item, None
         # the thumbnail is made here, in the worker; the frame stays only where a heatmap may need it
-        thumb = encode_image(shrink(item.image, THUMB_SIDE), ".jpg", 80) if self.thumbnails else None
+        thumb = encode_view(item.image, THUMB_SIDE, THUMB_QUALITY) if self.thumbnails else None
         return (item if self.explainer is not None else replace(item, image=None)), thumb
 
     # -- calling thread ------------------------------------------------------------------------
@@ -123,7 +123,7 @@ class BatchRunner:
             ex = heat.get(item.frame_id)
             out.append(ItemResult(
                 item.source, item.sha256, item.size, item.verdict, thumbnail=thumb,
-                heatmap=None if ex is None else encode_image(ex.overlay, ".jpg", 85),
+                heatmap=None if ex is None else encode_view(ex.overlay, HEATMAP_SIDE, HEATMAP_QUALITY),
                 heatmap_target=None if ex is None else ex.target,
                 heatmap_peak=None if ex is None else ex.peak_captured,
             ))
@@ -134,7 +134,7 @@ class BatchRunner:
             return {}
         clock = StageClock()
         with clock.stage("explain"):
-            views = [shrink(it.image, HEATMAP_SIDE) for it in items]  # type: ignore[arg-type]
+            views = [shrink(it.image, EXPLAIN_SIDE) for it in items]  # type: ignore[arg-type]
             exps = self.explainer.explain_items(items, views)
         return {it.frame_id: _Located(e, it.size, v.shape[:2]) for it, e, v in zip(items, exps, views, strict=True)}
 

@@ -62,7 +62,8 @@ class VerdictLog:
         self.keep_images_for = frozenset(keep_images_for)
         self.max_backlog = max_backlog
         self.max_pending_image_bytes = max_pending_image_bytes
-        home = getattr(self.db, "path", Path("x")).parent  # a server has no folder: the working one
+        # next to an SQLite file; a server has no folder of ours: the working one
+        home = self.db.path.parent if isinstance(self.db, SqliteDb) else Path(".")
         spill_root = Path(spill_dir) if spill_dir is not None else home
         self.spill = JsonLines(spill_root / f"{self.db.spill_name()}.spill.jsonl")
         self.dead_letter = JsonLines(spill_root / f"{self.db.spill_name()}.dead-letter.jsonl")

@@ -131,7 +131,10 @@ def split_by_verdict(bundle: Path, images: Sequence[bytes]) -> tuple[list[bytes]
     for data in images:
         item = pred.inspect(data)
         outcome = item.verdict.outcome if item.verdict is not None else None
-        (fails if outcome == Outcome.FAIL else passes if outcome == Outcome.PASS else []).append(data)
+        if outcome == Outcome.FAIL:
+            fails.append(data)
+        elif outcome == Outcome.PASS:
+            passes.append(data)
     if not passes or not fails:
         raise RuntimeError(f"need images the model passes and fails: {len(passes)} pass, {len(fails)} fail")
     return passes, fails

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from onnxruntime.quantization import CalibrationDataReader
 
 from datasets.layout import Dataset
 from inspection.bundle import ONNX_INT8, Bundle, load_bundle
@@ -116,8 +117,8 @@ def _as_trained(ds: Dataset, bundle: Bundle) -> Dataset:
     return training_dataset(config, ds)
 
 
-class _Reader:
-    """ONNX Runtime's CalibrationDataReader over preprocessed inputs, one image per batch."""
+class _Reader(CalibrationDataReader):
+    """ONNX Runtime's calibration data: the preprocessed inputs, one image per batch."""
 
     def __init__(self, inputs: list[np.ndarray]) -> None:
         self._it: Iterator[np.ndarray] = iter(inputs)
@@ -130,7 +131,6 @@ class _Reader:
 def _quantize(src: Path, out: Path, inputs: list[np.ndarray], method: str, tmp: Path) -> None:
     import onnx
     from onnxruntime.quantization import (
-        CalibrationDataReader,
         CalibrationMethod,
         QuantFormat,
         QuantType,
@@ -141,7 +141,7 @@ def _quantize(src: Path, out: Path, inputs: list[np.ndarray], method: str, tmp: 
     pre = tmp / "pre.onnx"
     if not pre.exists():  # shapes are dynamic (batch, and frame size for a map network): no symbolic pass
         quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
-    reader = type("Reader", (_Reader, CalibrationDataReader), {})(inputs)
+    reader = _Reader(inputs)
     percentile = method == "percentile"
     extra: dict[str, Any] = {"CalibPercentile": 99.999} if percentile else {}
     # the heads (fully connected layers, output activations) stay float: a tiny share of the time,

@@ -6,9 +6,9 @@ loads them lazily), not every image of the lot inline.
     REPORT_DIR/heatmaps/NAME.webp   fail and review verdicts, longer side <= HEATMAP_SIDE
 
 NAME is the file's stem, made safe and unique within the report (case-insensitively: shares are
-often NTFS). WebP is about 3x smaller than JPEG at these sizes; JPEG where OpenCV lacks WebP.
-Encoding runs in one background thread: OpenCV releases the GIL, so it overlaps the model's
-next batch instead of adding to it.
+often NTFS); formats and sizes: qa.images. Images qa.batch already made in that form are kept;
+others (a journal of an older version) are encoded here, on one background thread: OpenCV
+releases the GIL, so it overlaps the model's next batch instead of adding to it.
 """
 
 from __future__ import annotations
@@ -25,15 +25,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from inspection.imageops import shrink
+from qa.images import EXT, HEATMAP_QUALITY, HEATMAP_SIDE, THUMB_QUALITY, THUMB_SIDE, encode_view
 
-THUMB_SIDE = 160  # px, longer side; the table draws thumbnails 64 px high (2x for high-DPI screens)
-HEATMAP_SIDE = 200  # qa.batch's are up to 320 px; 200 still shows where the heat lies when the zoom enlarges it
-# WebP qualities measured in benchmarks/report_size.py: about 0.6 kB a 128 px thumbnail and 1.1 kB a
-# 200 px heatmap, no loss visible at table size or in the zoom; JPEG needs 3-6x the bytes
-THUMB_QUALITY = 50
-HEATMAP_QUALITY = 40  # a smooth colour map over the part: it takes a lower quality than the thumbnail
-EXT = ".webp" if cv2.haveImageWriter(".webp") else ".jpg"
 KINDS = {"thumbnail": ("thumbs", THUMB_SIDE, THUMB_QUALITY), "heatmap": ("heatmaps", HEATMAP_SIDE, HEATMAP_QUALITY)}
 WINDOW = 64  # rows whose images may be in flight: memory stays flat however fast results arrive
 
@@ -44,15 +37,14 @@ def is_webp(data: bytes) -> bool:
 
 def encode(data: bytes, side: int, quality: int) -> bytes | None:
     """``data`` (any image OpenCV reads) with its longer side at most ``side``, as EXT; None if unreadable.
-    WebP already small enough is kept as it is: re-encoding would only cost time and detail."""
+    WebP already small enough (what qa.batch makes) is kept as it is: re-encoding would only cost time
+    and detail."""
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if img is None:
         return None
     if EXT == ".webp" and is_webp(data) and max(img.shape[:2]) <= side:
         return data
-    flag = cv2.IMWRITE_WEBP_QUALITY if EXT == ".webp" else cv2.IMWRITE_JPEG_QUALITY
-    ok, buf = cv2.imencode(EXT, shrink(img, side), [flag, quality])
-    return buf.tobytes() if ok else None
+    return encode_view(img, side, quality)
 
 
 def _write(path: Path, data: bytes) -> None:

@@ -13,6 +13,7 @@ from inspection.explain import Explainer
 from inspection.predictor import Predictor
 from inspection.types import Outcome
 from qa.batch import BatchRunner
+from qa.images import EXT, THUMB_SIDE
 from qa.paths import InputPathError, collect_paths
 from tests.support import encode, png_bomb
 
@@ -78,7 +79,11 @@ def test_one_result_per_file_in_order_with_error_rows(predictor, tmp_path, rng, 
     good = [r for r in results if not r.error]
     assert {r.size for r in good} == {(31, 45), (47, 61), (11, 17), (29, 13)}
     for r in good:
-        assert r.sha256 and len(r.sha256) == 64 and r.thumbnail[:2] == b"\xff\xd8"  # a JPEG thumbnail
+        assert r.sha256 and len(r.sha256) == 64
+        thumb = cv2.imdecode(np.frombuffer(r.thumbnail, np.uint8), cv2.IMREAD_COLOR)  # in the report's format:
+        assert (r.thumbnail[8:12] == b"WEBP") == (EXT == ".webp")  # the report keeps it, no second encode
+        assert thumb.shape[:2] == r.size  # these frames are smaller than THUMB_SIDE: not enlarged
+        assert max(thumb.shape[:2]) <= THUMB_SIDE
         assert r.heatmap is None  # no explainer given
 
 
