@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import platform
 import sys
 import time
@@ -14,11 +13,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from inspection.bundle import load_bundle
+from inspection.cores import usable_cores
 from training import TrainConfig, train
 
 
 def cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return usable_cores()
 
 
 def run(config: TrainConfig, *, title: str, restart: bool = False) -> dict[str, Any]:

@@ -13,8 +13,9 @@ import threading
 import numpy as np
 
 from inspection.bundle import Bundle
+from inspection.cores import usable_cores
 from inspection.errors import BundleError
-from inspection.runtime import OnnxBackend, Output, _default_threads
+from inspection.runtime import OnnxBackend, Output
 
 PARITY_TOLERANCE = 1e-4
 
@@ -35,7 +36,7 @@ class OpenVinoBackend:
             model = core.read_model(str(bundle.onnx_path))
             self._compiled = core.compile_model(model, "CPU", {
                 "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": "1",
-                "INFERENCE_NUM_THREADS": str(threads or _default_threads())})
+                "INFERENCE_NUM_THREADS": str(threads or usable_cores())})
         except Exception as exc:  # OpenVINO raises RuntimeError with its own text
             raise BundleError(f"OpenVINO cannot compile {bundle.onnx_path}: {exc}") from None
         self._outputs = [o for o in self._compiled.outputs if o.get_any_name() in ("probs", "map")]

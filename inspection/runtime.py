@@ -10,13 +10,13 @@ only when it agrees with the float one) and be served by OpenVINO (``openvino``,
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
 import numpy as np
 
 from inspection.bundle import Bundle
+from inspection.cores import usable_cores
 from inspection.errors import BundleError
 
 
@@ -36,10 +36,6 @@ class Backend(Protocol):
     def __call__(self, batch: np.ndarray) -> Output: ...
 
 
-def _default_threads() -> int:
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-
-
 class OnnxBackend:
     """ONNX Runtime on the float graph, or (``int8``) on the quantized one ``export --int8`` gated."""
 
@@ -55,7 +51,7 @@ class OnnxBackend:
                               f"{bundle.path} has no model.onnx; use the torch backend or re-export")
         self.name = "onnx-int8" if int8 else "onnx"
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or _default_threads()
+        opts.intra_op_num_threads = threads or usable_cores()
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3
@@ -101,12 +97,18 @@ class TorchBackend:
 BACKENDS = ("auto", "onnx", "onnx-int8", "openvino", "torch")
 
 
+def resolve_backend(bundle: Bundle, name: str = "auto") -> str:
+    """The backend ``name`` stands for with this bundle: ``auto`` resolved as ``create_backend`` does."""
+    if name == "auto":
+        return recorded_fastest(bundle) or ("onnx" if bundle.onnx_path is not None else "torch")
+    return name
+
+
 def create_backend(bundle: Bundle, name: str = "auto", threads: int | None = None) -> Backend:
     """``auto``: the fastest backend the card records as measured on this machine's processor
     (``defectscope export`` measures them), else ONNX Runtime when the bundle has an ONNX file, else
     PyTorch. A recorded choice whose files are gone falls back the same way."""
-    if name == "auto":
-        name = recorded_fastest(bundle) or ("onnx" if bundle.onnx_path is not None else "torch")
+    name = resolve_backend(bundle, name)
     if name == "onnx":
         return OnnxBackend(bundle, threads=threads)
     if name == "onnx-int8":
@@ -128,7 +130,7 @@ def processor() -> str:
             model = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), "")
     except OSError:
         pass
-    return f"{model or 'unknown'} x{_default_threads()}"
+    return f"{model or 'unknown'} x{usable_cores()}"
 
 
 def recorded_fastest(bundle: Bundle) -> str | None:

@@ -61,7 +61,10 @@ class Settings(BaseSettings):
     backend: str = Field("auto", pattern=r"^(auto|onnx|onnx-int8|openvino|torch)$",
                          description="auto (the fastest `defectscope export` measured here, else ONNX Runtime), "
                          "onnx, onnx-int8, openvino or torch.")
-    threads: int | None = Field(None, ge=1, description="Inference threads (default: all cores).")
+    threads: int | None = Field(None, ge=1, description="Inference threads (default: planned for this machine and "
+                                "model, inspection/thread_layout.py).")
+    frame_size: str = Field("1280x1024", pattern=r"^[1-9][0-9]{0,5}x[1-9][0-9]{0,5}$",
+                            description="The camera's frame, WIDTHxHEIGHT: the thread plan measures decoding one.")
     # network
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
@@ -70,7 +73,8 @@ class Settings(BaseSettings):
     max_batch_size: int = Field(8, ge=1, le=256)
     batch_wait_ms: float = Field(2.0, ge=0.0, le=1000.0, description="How long the first image waits for company.")
     max_queue: int = Field(32, ge=1, description="Images admitted at once; past it the answer is 503.")
-    decode_threads: int = Field(2, ge=1, description="Threads decoding and preprocessing uploads.")
+    decode_threads: int | None = Field(None, ge=1, description="Threads decoding and preprocessing uploads "
+                                       "(default: one per core).")
     retry_after_s: int = Field(1, ge=1, description="Retry-After seconds sent with a 503.")
     # input limits
     max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1024)

@@ -16,9 +16,11 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, Field
 
+from inspection.bundle import load_bundle
 from inspection.card import ModelCard
 from inspection.errors import BundleError, DefectscopeError, ModelRegistryError
 from inspection.predictor import Predictor
+from inspection.thread_layout import frame_cost, planned_predictor
 from registry import ModelRegistry
 from serving.config import Settings
 from serving.schemas import ModelRef
@@ -97,8 +99,17 @@ def record_served(settings: Settings, version: str, forced: bool) -> None:
 
 
 def open_predictor(settings: Settings, path: Path) -> Predictor:
-    return Predictor.from_path(path, backend=settings.backend, batch_size=settings.max_batch_size,
-                               threads=settings.threads, max_pixels=settings.max_pixels)
+    """The bundle's predictor with the configured inference threads, or the thread plan's for this
+    machine and this model (measured again for every model: a heavier one wants more)."""
+    kwargs = {"backend": settings.backend, "batch_size": settings.max_batch_size, "max_pixels": settings.max_pixels}
+    bundle = load_bundle(path)
+    if settings.threads is not None:
+        return Predictor(bundle, threads=settings.threads, **kwargs)
+    w, h = (int(v) for v in settings.frame_size.split("x"))
+    predictor, layout = planned_predictor(bundle, lambda p: frame_cost(p, (h, w)), **kwargs)
+    if layout is not None:
+        log.info("thread plan for %s on %s frames: %s", path.name, settings.frame_size, layout.describe())
+    return predictor
 
 
 def warm_up(predictor: Predictor, max_batch_size: int) -> None:

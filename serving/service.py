@@ -20,6 +20,7 @@ from typing import Any
 
 from inspection.errors import DefectscopeError
 from inspection.predictor import Item, Predictor
+from inspection.thread_layout import decode_threads
 from inspection.timing import ms_since
 from serving.background import background_pool
 from serving.batcher import BatchResult, MicroBatcher, Overloaded
@@ -89,7 +90,8 @@ class InspectionService:
             self.metrics.watch_verdict_log(self.verdict_log)
             known = await loop.run_in_executor(None, self.verdict_log.stations, s.max_stations)
             self.stations = StationRegistry(s.max_stations, known)
-        self._pool = ThreadPoolExecutor(s.decode_threads, thread_name_prefix="defectscope-decode")
+        self._pool = ThreadPoolExecutor(s.decode_threads or decode_threads(),
+                                        thread_name_prefix="defectscope-decode")
         if self.predictor is None and (s.model is not None or s.registry is not None):
             self.predictor = await loop.run_in_executor(self._pool, load_predictor, s)
         self.models.start_watch()

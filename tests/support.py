@@ -39,6 +39,12 @@ def make_tiny_bundle(path: Path, *, color: str = "rgb", arch: str = "mobilenet_v
     model = create_model(arch, num_classes=3, in_channels=channels)
     return save_bundle(path, model, card)
 
+
+def session_threads(predictor) -> int:
+    """The intra-op threads of an ONNX Runtime predictor's session."""
+    return predictor.backend._session.get_session_options().intra_op_num_threads
+
+
 def png_bomb(width: int = 30000, height: int = 30000) -> bytes:
     """A PNG whose header declares width x height: a few dozen bytes that would decode to gigabytes."""
     def chunk(kind: bytes, data: bytes) -> bytes:

@@ -14,6 +14,7 @@ import torch
 
 from datasets.layout import Dataset, DatasetError
 from inspection.card import ANOMALY
+from inspection.cores import usable_cores
 from inspection.predictor import Preparer
 from inspection.preprocess import PreprocessConfig
 from training import distributed
@@ -37,7 +38,7 @@ from training.stopping import Progress
 
 
 def _threads(config: TrainConfig) -> int:
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores = usable_cores()
     local = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))  # processes torchrun put on this machine
     return config.threads or max(1, cores // local)
 

@@ -7,7 +7,6 @@ summary; --resume continues an interrupted report.
 
 from __future__ import annotations
 
-import os
 import time
 from collections import Counter
 from pathlib import Path
@@ -92,12 +91,13 @@ def inspect_cmd(
     fail_on: list[str] = typer.Option(["error"], "--fail-on", help="Exit with 1 if any image is: defect (fail), "
                                       "review (fail or review), error (unreadable); repeatable; none: always 0."),
     resume: bool = typer.Option(False, "--resume", help="Continue the report in --out, skipping files already in it."),
-    workers: int = typer.Option(2, min=1, max=64, help="Threads that read, decode and preprocess."),
+    workers: int | None = typer.Option(None, min=1, max=64, help="Threads that read, decode and preprocess "
+                                       "[default: planned, one per core and one more]."),
     batch_size: int = typer.Option(16, min=1, max=512, help="Images per inference batch."),
     heatmaps: bool = typer.Option(True, help="Grad-CAM heatmaps for fail and review verdicts in the report."),
     backend: str = typer.Option("auto", help="auto (the fastest export measured), onnx, onnx-int8, openvino, torch."),
-    threads: int | None = typer.Option(None, min=1, help="Inference threads (default: the cores the decode "
-                                       "workers leave, at least 1)."),
+    threads: int | None = typer.Option(None, min=1, help="Inference threads [default: planned: the cores' share "
+                                       "of inference in the measured CPU per image, at least 1]."),
 ) -> None:
     """Inspect images and folders; with --out write a QA report. Broken files become error rows."""
     bad = sorted(set(fail_on) - set(FAIL_ON))
@@ -107,15 +107,16 @@ def inspect_cmd(
         fail("--labels needs --out: the evaluation view is part of the report")
     if resume and out is None:
         fail("--resume needs --out: it continues a report folder")
-    from inspection.predictor import Predictor
+    from inspection.bundle import load_bundle
     from qa.batch import BatchRunner
     from qa.paths import collect_paths
+    from qa.threads import batch_predictor
 
     files = collect_paths(paths)
-    if threads is None:  # decode workers and inference share the cores; oversubscribed, both spin and slow down
-        threads = max(1, (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-                      - workers)
-    predictor = Predictor.from_path(model, backend=backend, batch_size=batch_size, threads=threads)
+    predictor, workers, layout = batch_predictor(load_bundle(model), files, backend=backend, batch_size=batch_size,
+                                                 workers=workers, threads=threads)
+    if layout is not None:
+        err_console.print(f"[dim]threads: {layout.describe()}[/]", highlight=False)
     if out is None:
         counts: Counter[str] = Counter()
         for res in BatchRunner(predictor, workers=workers, thumbnails=False).run(files):
