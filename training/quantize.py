@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import io
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,8 +142,11 @@ def _quantize(src: Path, out: Path, inputs: list[np.ndarray], method: str, tmp: 
     pre = tmp / "pre.onnx"
     if not pre.exists():  # shapes are dynamic (batch, and frame size for a map network): no symbolic pass
         quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
-    reader = _Reader(inputs)
     percentile = method == "percentile"
+    if percentile:  # its histograms stack every batch's tensors: frames of one size (native frames may differ)
+        shapes = Counter(x.shape for x in inputs)
+        inputs = [x for x in inputs if x.shape == shapes.most_common(1)[0][0]]
+    reader = _Reader(inputs)
     extra: dict[str, Any] = {"CalibPercentile": 99.999} if percentile else {}
     # the heads (fully connected layers, output activations) stay float: a tiny share of the time,
     # and where the score is made, so where quantization noise would flip verdicts near the threshold

@@ -112,3 +112,23 @@ def _app():
     from defectscope.cli import app
 
     return app
+
+
+def test_percentile_ranges_take_frames_of_different_sizes(tmp_path: Path) -> None:
+    """Native frames differ in size by a few pixels (KolektorSDD: 1263 and 1265 wide); the percentile
+    calibrator stacks every batch's tensors, which crashed on them instead of calibrating."""
+    import onnxruntime as ort
+    import torch
+
+    from training.quantize import _quantize
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(4, 1, 1)).eval()
+    src = tmp_path / "fcn.onnx"
+    torch.onnx.export(net, torch.zeros(1, 1, 32, 48), str(src), input_names=["input"], output_names=["map"],
+                      dynamic_axes={"input": {0: "n", 2: "h", 3: "w"}}, dynamo=False)
+    rng = np.random.default_rng(0)
+    inputs = [rng.normal(size=(1, 32, 48 + 2 * (i % 2))).astype(np.float32) for i in range(6)]
+    out = tmp_path / "int8.onnx"
+    _quantize(src, out, inputs, "percentile", tmp_path)
+    got = ort.InferenceSession(str(out)).run(None, {"input": inputs[1][None]})[0]
+    assert got.shape == (1, 1, 32, 50)
