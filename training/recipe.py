@@ -18,6 +18,7 @@ built or measured yet. Every rule gives its reason; ``recipe=`` in the config ov
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -130,6 +131,29 @@ WHOLE_FRAME_DEFAULTS = {"arch": "defectnet", "epochs": 40, "patience": 10, "moni
 NATIVE_DEFAULTS = {"arch": "segdec", "epochs": 120, "patience": 0, "monitor": "last"}
 # a good-only val split holds no defects, so its figures cannot pick an epoch: run the schedule out
 GOOD_ONLY_DEFAULTS = {"patience": 0, "monitor": "last"}
+# The whole-frame defaults were tuned on sets that give their 40 epochs 2,500+ optimizer steps (NEU-DET
+# 2,700, the 2,000-frame simulated line 3,500); a line's first 400 frames give them 700, and a network
+# from scratch has not learnt by then (60 % test accuracy; with the steps, BENCHMARKS.md "Few examples")
+REFERENCE_STEPS = 2500
+
+
+def stretch_to_steps(config: TrainConfig, n_train: int, *, patience: bool = True) -> tuple[TrainConfig, str]:
+    """A small training split's epochs, patience (unless set) and earliest stop (unless set) stretched
+    so the run gets the steps the defaults were tuned on (the time a large set takes); a large split is
+    left alone."""
+    steps = max(1, n_train // config.batch_size)
+    factor = REFERENCE_STEPS / (steps * (config.epochs or 1))
+    if factor <= 1:
+        return config, ""
+    epochs = math.ceil(config.epochs * factor)
+    changes: dict[str, int] = {"epochs": epochs}
+    if config.min_epochs == TrainConfig.min_epochs:
+        changes["min_epochs"] = math.ceil(config.min_epochs * factor)
+    if patience and config.patience:
+        changes["patience"] = math.ceil(config.patience * factor)
+    return config.with_(**changes), (f"; {n_train} training images give {steps} steps an epoch, so {epochs} epochs "
+                                     f"(patience {changes.get('patience', config.patience)}) for the "
+                                     f"{REFERENCE_STEPS:,} steps the defaults need")
 
 
 def resolve(config: TrainConfig, dataset: Dataset) -> tuple[TrainConfig, str]:
@@ -150,11 +174,16 @@ def resolve(config: TrainConfig, dataset: Dataset) -> tuple[TrainConfig, str]:
         recipe, scale, why = choice.recipe, choice.scale, choice.reason
     defaults = {**(NATIVE_DEFAULTS if recipe == "native" else WHOLE_FRAME_DEFAULTS),
                 **(GOOD_ONLY_DEFAULTS if config.good_only else {})}
+    stretch = recipe == "whole-frame" and not config.good_only and config.epochs is None
+    own_patience = config.patience is not None
     config = config.with_(recipe=recipe, **{k: v for k, v in defaults.items() if getattr(config, k) is None})
     if recipe == "whole-frame":
         if config.arch in MAP_ARCHS:
             raise TrainConfigError(f"arch {config.arch} is a native-resolution defect-map network: "
                                    "use recipe native (or leave recipe auto)")
+        if stretch:
+            config, more = stretch_to_steps(config, len(dataset.split("train")), patience=not own_patience)
+            why += more
         return config, why
     if config.arch not in MAP_ARCHS:
         raise TrainConfigError(f"the native recipe trains a defect-map network ({', '.join(MAP_ARCHS)}), "
