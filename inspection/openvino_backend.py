@@ -32,11 +32,12 @@ class OpenVinoBackend:
         if bundle.onnx_path is None:
             raise BundleError(f"{bundle.path} has no model.onnx for OpenVINO to read")
         core = ov.Core()
+        self.threads = threads or usable_cores()
         try:
             model = core.read_model(str(bundle.onnx_path))
             self._compiled = core.compile_model(model, "CPU", {
                 "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": "1",
-                "INFERENCE_NUM_THREADS": str(threads or usable_cores())})
+                "INFERENCE_NUM_THREADS": str(self.threads)})
         except Exception as exc:  # OpenVINO raises RuntimeError with its own text
             raise BundleError(f"OpenVINO cannot compile {bundle.onnx_path}: {exc}") from None
         self._outputs = [o for o in self._compiled.outputs if o.get_any_name() in ("probs", "map")]

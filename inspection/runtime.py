@@ -31,7 +31,7 @@ def as_output(result: Output | np.ndarray) -> Output:
 
 
 class Backend(Protocol):
-    name: str
+    name: str  # and, where known, ``threads``: the intra-op threads it infers with
 
     def __call__(self, batch: np.ndarray) -> Output: ...
 
@@ -51,7 +51,7 @@ class OnnxBackend:
                               f"{bundle.path} has no model.onnx; use the torch backend or re-export")
         self.name = "onnx-int8" if int8 else "onnx"
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or usable_cores()
+        self.threads = opts.intra_op_num_threads = threads or usable_cores()
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3
@@ -82,6 +82,7 @@ class TorchBackend:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         if threads:
             torch.set_num_threads(threads)
+        self.threads = torch.get_num_threads()
         check_weights(bundle)
         self._model = served_module(bundle.build_torch_model()).to(self.device).eval()
 

@@ -66,6 +66,7 @@ class InspectionService:
         self.verdict_log: VerdictLog | None = None
         self.samples_index: SamplesIndex | None = None  # in the verdict log's database
         self._pool: ThreadPoolExecutor | None = None
+        self.decode_threads: int | None = None
         self._in_flight = 0
         self._decoding = 0  # images admitted and still being decoded: what the batcher may wait for
         self.explain_pool = ExplainPool(settings.max_explain_pending, settings.explain_side, settings.retry_after_s)
@@ -90,8 +91,8 @@ class InspectionService:
             self.metrics.watch_verdict_log(self.verdict_log)
             known = await loop.run_in_executor(None, self.verdict_log.stations, s.max_stations)
             self.stations = StationRegistry(s.max_stations, known)
-        self._pool = ThreadPoolExecutor(s.decode_threads or decode_threads(),
-                                        thread_name_prefix="defectscope-decode")
+        self.decode_threads = s.decode_threads or decode_threads()
+        self._pool = ThreadPoolExecutor(self.decode_threads, thread_name_prefix="defectscope-decode")
         if self.predictor is None and (s.model is not None or s.registry is not None):
             self.predictor = await loop.run_in_executor(self._pool, load_predictor, s)
         self.models.start_watch()

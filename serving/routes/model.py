@@ -16,11 +16,13 @@ router = APIRouter(prefix="/v1", tags=["model"])
 
 
 @router.get("/model", summary="The loaded model's card (classes, thresholds, preprocessing, metrics)")
-async def model_card(predictor: PredictorDep, _: StationRole) -> dict[str, Any]:
+async def model_card(predictor: PredictorDep, service: ServiceDep, _: StationRole) -> dict[str, Any]:
     card = predictor.card.to_dict()
     card["metrics"] = {k: v for k, v in card.get("metrics", {}).items() if k != "calibration_pool"}  # kB of scores
     # a model trained without real defects says so first: QA must know what it can miss
-    return {**card, "good_only": predictor.card.good_only, "backend": predictor.backend.name}
+    return {**card, "good_only": predictor.card.good_only, "backend": predictor.backend.name,
+            "threads": {"inference": getattr(predictor.backend, "threads", None),
+                        "decode": service.decode_threads}}
 
 
 @router.post("/model/reload", response_model=ReloadOutcome, summary="Load the registry champion (or a given "

@@ -98,6 +98,7 @@ def test_model_health_ready_and_openapi(make_client, predictor: Predictor) -> No
         assert ready.status_code == 200 and ready.json()["model"]["version"] == predictor.card.version
         card = client.get("/v1/model").json()
         assert card["classes"] == ["good", "scratch", "dent"] and card["backend"] == "onnx"
+        assert card["threads"]["inference"] == predictor.backend.threads >= 1 and card["threads"]["decode"] >= 1
         spec = client.get("/openapi.json").json()
         assert "image/jpeg" in spec["paths"]["/v1/inspect"]["post"]["requestBody"]["content"]
         assert client.get("/nowhere").json()["error"]["code"] == "not_found"
