@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from inspection.bundle import Bundle
@@ -43,4 +44,6 @@ def batch_predictor(bundle: Bundle, paths: Sequence[Path], *, backend: str = "au
                                               reads_files=True)
     if workers is None:
         workers = layout.decode if layout is not None else decode_threads(reads_files=True)
+    elif layout is not None:
+        layout = replace(layout, decode=workers)  # what runs, not what the plan would have run
     return predictor, workers, layout

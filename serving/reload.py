@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -108,6 +108,7 @@ def open_predictor(settings: Settings, path: Path) -> Predictor:
     w, h = (int(v) for v in settings.frame_size.split("x"))
     predictor, layout = planned_predictor(bundle, lambda p: frame_cost(p, (h, w)), **kwargs)
     if layout is not None:
+        layout = replace(layout, decode=settings.decode_threads or layout.decode)  # what the service runs
         log.info("thread plan for %s on %s frames: %s", path.name, settings.frame_size, layout.describe())
     return predictor
 

@@ -25,3 +25,5 @@ def test_the_batch_runner_plans_from_the_job_files(tiny_bundle: Bundle, tmp_path
     assert session_threads(predictor) == layout.infer
     predictor, workers, layout = batch_predictor(tiny_bundle, paths, backend="onnx", workers=5, threads=2)
     assert layout is None and workers == 5 and session_threads(predictor) == 2  # what the user set is kept
+    predictor, workers, layout = batch_predictor(tiny_bundle, paths, backend="onnx", workers=5)
+    assert workers == 5 and layout is not None and layout.decode == 5  # the plan printed is what runs

@@ -18,6 +18,10 @@ def test_the_service_plans_its_threads_for_each_model(tiny_bundle: Bundle, caplo
         predictor = open_predictor(Settings(auth_disabled=True, backend="onnx", frame_size="640x480"), tiny_bundle.path)
     assert "thread plan for tiny on 640x480 frames" in caplog.text
     assert 1 <= session_threads(predictor) <= usable_cores()
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="defectscope.serving"):
+        open_predictor(Settings(auth_disabled=True, backend="onnx", decode_threads=7), tiny_bundle.path)
+    assert "7 decode and" in caplog.text  # the decode threads the service runs, not the plan's
     fixed = open_predictor(Settings(auth_disabled=True, backend="onnx", threads=1), tiny_bundle.path)
     assert session_threads(fixed) == 1
     with pytest.raises(ValueError, match="frame_size"):
